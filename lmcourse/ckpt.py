@@ -1,0 +1,78 @@
+"""检查点：由本包自己训练、自己产出、随包分发的小模型。
+
+每个检查点 NAME 由 lmcourse/checkpoints/ 下的两个文件组成：
+NAME.pt（fp16 权重）和 NAME.json（配置、数据划分、训练时间、最终指标、重建命令）。
+重建一个：python -m lmcourse.ckpt NAME；全部重建：make checkpoints。
+"""
+import hashlib
+import importlib
+import json
+import platform
+import sys
+from pathlib import Path
+
+from lmcourse._check import check_choice
+
+DIR = Path(__file__).parent / "checkpoints"
+# 名称 -> 训练它的函数（"模块:函数"）。函数返回 (model, meta)。
+RECIPES = {
+    "nnlm": "lmcourse.models.nnlm:train_checkpoint",
+}
+
+
+def vocab_hash(tokenizer):
+    """字表的指纹：检查点加载时核对，防止字表变了而权重没变。"""
+    return hashlib.sha1("\n".join(tokenizer.itos).encode("utf-8")).hexdigest()[:12]
+
+
+def save(name, model, meta):
+    import torch
+
+    DIR.mkdir(exist_ok=True)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    torch.save(state, DIR / f"{name}.pt")
+    meta = dict(meta, name=name, command=f"python -m lmcourse.ckpt {name}",
+                torch=torch.__version__, python=platform.python_version())
+    (DIR / f"{name}.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return meta
+
+
+def info(name):
+    """读检查点的说明（配置、训练时间、指标……）。"""
+    check_choice("name", name, tuple(RECIPES))
+    path = DIR / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"检查点 {name} 不存在，请先运行：python -m lmcourse.ckpt {name}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_state(name):
+    """读检查点的权重（weights_only=True），转回 float32。"""
+    import torch
+
+    meta = info(name)
+    state = torch.load(DIR / f"{name}.pt", map_location="cpu", weights_only=True)
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
+
+
+def build(name):
+    check_choice("name", name, tuple(RECIPES))
+    module, func = RECIPES[name].split(":")
+    model, meta = getattr(importlib.import_module(module), func)()
+    meta = save(name, model, meta)
+    print(json.dumps({k: meta[k] for k in ("name", "train_seconds", "metrics")}, ensure_ascii=False))
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    names = list(RECIPES) if argv == ["all"] else argv
+    if not names:
+        print(f"用法：python -m lmcourse.ckpt NAME|all，NAME 为 {'、'.join(RECIPES)}")
+        return 2
+    for name in names:
+        build(name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""评估指标：困惑度、准确率、AUC（scikit-learn）、最佳阈值搜索。"""
+import math
+
+import numpy as np
+
+from lmcourse._check import check_choice, check_number
+
+
+def perplexity(mean_nll):
+    """平均负对数似然（以 e 为底）-> 困惑度 exp(NLL)。"""
+    check_number("mean_nll", mean_nll, minimum=0)
+    return math.exp(mean_nll)
+
+
+def _as_arrays(y_true, scores):
+    y = np.asarray(y_true)
+    s = np.asarray(scores, dtype=float)
+    if y.ndim != 1 or s.ndim != 1:
+        raise ValueError(f"参数 y_true 和 scores 应为一维序列，收到形状 {y.shape} 和 {s.shape}")
+    if len(y) != len(s):
+        raise ValueError(f"参数 y_true 与 scores 长度不同：{len(y)} 对 {len(s)}")
+    if len(y) == 0:
+        raise ValueError("参数 y_true 为空")
+    return y, s
+
+
+def accuracy(y_true, y_pred):
+    """预测正确的比例。"""
+    y, p = _as_arrays(y_true, y_pred)
+    return float((y == p).mean())
+
+
+def auc(y_true, scores):
+    """ROC 曲线下面积（scikit-learn 计算）。y_true 须同时含 0 和 1。"""
+    from sklearn.metrics import roc_auc_score
+
+    y, s = _as_arrays(y_true, scores)
+    _check_binary(y)
+    return float(roc_auc_score(y, s))
+
+
+def _check_binary(y):
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"参数 y_true 只能含 0 和 1，收到 {sorted(values)[:5]}")
+    if len(values) < 2:
+        raise ValueError(f"参数 y_true 只含一个类别 {values.pop()}，无法评估")
+
+
+def best_threshold(y_true, scores, metric="f1"):
+    """在所有候选阈值中找使 metric（f1 或 accuracy）最大的一个，返回 (threshold, value)。
+
+    预测规则为 score >= threshold 判为正类（1）。
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    check_choice("metric", metric, ("f1", "accuracy"))
+    y, s = _as_arrays(y_true, scores)
+    _check_binary(y)
+    score_fn = f1_score if metric == "f1" else accuracy_score
+    candidates = np.unique(s)
+    best_t, best_v = float(candidates[0]), -1.0
+    for t in candidates:
+        v = score_fn(y, (s >= t).astype(int))
+        if v > best_v:
+            best_t, best_v = float(t), float(v)
+    return best_t, best_v
