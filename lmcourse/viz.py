@@ -92,3 +92,21 @@ def plot_curves(curves, xlabel="步数", ylabel="损失", title=None, ax=None, l
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def show_table(rows, headers):
+    """把若干行显示成 Markdown 表格（在网页和 Jupyter 里都渲染成表）。"""
+    if not isinstance(rows, (list, tuple)) or not isinstance(headers, (list, tuple)):
+        raise TypeError(f"参数 rows 和 headers 应为列表，收到 {type(rows).__name__} 和 {type(headers).__name__}")
+    for i, row in enumerate(rows):
+        if len(row) != len(headers):
+            raise ValueError(f"参数 rows 的第 {i} 行有 {len(row)} 列，表头有 {len(headers)} 列")
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    text = "\n".join(lines)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(text))
+    except ImportError:  # 没有 IPython 时直接打印
+        print(text)

@@ -42,8 +42,8 @@ def setup_source():
 
 def expected_cells(path):
     return [
-        {"cell_type": "markdown", "metadata": {}, "source": badge_source(path)},
-        {"cell_type": "code", "metadata": {"tags": ["remove-cell"]}, "source": setup_source()},
+        {"cell_type": "markdown", "id": "colab-badge", "metadata": {}, "source": badge_source(path)},
+        {"cell_type": "code", "id": "colab-setup", "metadata": {"tags": ["remove-cell"]}, "source": setup_source()},
     ]
 
 

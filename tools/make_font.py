@@ -55,6 +55,7 @@ def main():
             licence = tar.extractfile("package/LICENSE_FONT").read()
     chars = {chr(c) for c in range(0x20, 0x7F)} | gb2312_chars() | course_chars()
     chars |= set("，。、；：？！“”‘’（）《》【】…—·～　")
+    chars |= set("−×÷±≈≠≤≥→←↑↓↔∞√∑∏∂∇∈∉⊂∪∩°′″‰αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ•①②③④⑤")  # 坐标轴和公式常用符号
     text = "".join(sorted(c for c in chars if c.isprintable()))
     options = subset.Options()
     options.layout_features = ["*"]

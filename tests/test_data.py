@@ -1,0 +1,73 @@
+import time
+
+import pytest
+
+from lmcourse import data
+
+
+def test_peoples_daily_splits_are_disjoint_and_stable():
+    texts = {s: data.peoples_daily_texts(s) for s in data.SPLITS}
+    assert len(texts["train"]) > 35000 and 1500 < len(texts["test"]) < 4000
+    train = set(texts["train"])
+    assert not train & set(texts["test"]) and not train & set(texts["valid"])
+    assert data.peoples_daily_texts("test") == texts["test"]
+    assert all("１" not in t for t in texts["test"])  # 全角数字已转半角
+
+
+def test_words_and_tags_match_texts():
+    words = data.peoples_daily_words("test")
+    tagged = data.peoples_daily_words("test", tags=True)
+    assert ["".join(w) for w in words] == data.peoples_daily_texts("test")
+    assert all(isinstance(t, tuple) and len(t) == 2 for t in tagged[0])
+
+
+def test_entities_merge_person_names():
+    ents = data.peoples_daily_entities("all")
+    found = [(text[s:e], k) for text, spans in ents for s, e, k in spans]
+    assert ("江泽民", "PER") in found
+    kinds = {k for _, k in found}
+    assert kinds == {"PER", "LOC", "ORG"}
+    for text, spans in ents[:500]:
+        for s, e, _ in spans:
+            assert 0 <= s < e <= len(text)
+
+
+def test_lm_stream_uses_sep_as_boundary():
+    tok = data.lm_tokenizer()
+    assert len(tok) == 4138
+    s = data.lm_stream("test")
+    assert s[0] == tok.sep_id and s[-1] == tok.sep_id
+    n_sent = len(data.peoples_daily_texts("test"))
+    assert int((s == tok.sep_id).sum()) == n_sent + 1
+
+
+def test_sentiment_split():
+    d = data.load_sentiment()
+    assert set(d) == {"train", "valid", "test"}
+    texts = {k: [x["text"] for x in v] for k, v in d.items()}
+    for k in texts:
+        assert len(set(texts[k])) == len(texts[k])
+    assert not set(texts["train"]) & set(texts["test"])
+    assert not set(texts["train"]) & set(texts["valid"])
+    assert sum(map(len, texts.values())) == 17410 - 47
+    # 分层：各划分的正例比例相近
+    ratios = [sum(x["label"] for x in v) / len(v) for v in d.values()]
+    assert max(ratios) - min(ratios) < 0.01
+    assert data.load_sentiment() == d  # 每次调用相同
+    d["train"].clear()
+    assert data.load_sentiment()["train"]  # 调用者改动不影响缓存
+
+
+def test_bad_split_name():
+    with pytest.raises(ValueError, match="split"):
+        data.peoples_daily_texts("dev")
+    with pytest.raises(ValueError, match="split"):
+        data.lm_stream("all")
+
+
+def test_cached_loading_is_fast():
+    data.peoples_daily_texts("train")
+    t = time.perf_counter()
+    data.peoples_daily_texts("train")
+    data.load_sentiment()
+    assert time.perf_counter() - t < 0.5

@@ -1,0 +1,44 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, roc_auc_score
+
+from lmcourse.metrics import accuracy, auc, best_threshold, perplexity
+
+
+def test_perplexity():
+    assert perplexity(0.0) == 1.0
+    assert perplexity(math.log(40)) == pytest.approx(40)
+    with pytest.raises(ValueError, match="mean_nll"):
+        perplexity(-1)
+
+
+def test_auc_matches_sklearn():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = y + rng.normal(0, 1, 200)
+    assert auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert accuracy([1, 0, 1], [1, 1, 1]) == pytest.approx(2 / 3)
+
+
+def test_best_threshold_finds_the_best_cut():
+    y = np.array([0, 0, 0, 1, 1, 1, 0, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.35, 0.6, 0.7, 0.8, 0.9])
+    t, v = best_threshold(y, s)
+    brute = max(f1_score(y, (s >= c).astype(int)) for c in s)
+    assert v == pytest.approx(brute)
+    assert f1_score(y, (s >= t).astype(int)) == pytest.approx(v)
+    t2, v2 = best_threshold(y, s, metric="accuracy")
+    assert v2 == pytest.approx(max(((s >= c) == y).mean() for c in s))
+
+
+def test_best_threshold_bad_input():
+    with pytest.raises(ValueError, match="长度不同"):
+        best_threshold([0, 1, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="一个类别"):
+        best_threshold([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="metric"):
+        best_threshold([0, 1], [0.1, 0.2], metric="auc")
+    with pytest.raises(ValueError, match="只能含 0 和 1"):
+        auc([0, 2], [0.1, 0.2])

@@ -1,0 +1,106 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lmcourse
+from lmcourse import ckpt, viz
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_is_fast():
+    code = "import time; t = time.perf_counter(); import lmcourse; print(time.perf_counter() - t)"
+    seconds = float(subprocess.check_output([sys.executable, "-c", code], text=True))
+    assert seconds < 1.0
+
+
+def test_set_seed_checks_input():
+    with pytest.raises(TypeError, match="seed"):
+        lmcourse.set_seed("0")
+    with pytest.raises(ValueError, match="seed"):
+        lmcourse.set_seed(-1)
+    assert lmcourse.get_device().type in ("cpu", "cuda")
+
+
+def test_font_renders_chinese_without_missing_glyphs():
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    viz.setup_fonts()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Glyph ... missing" 会变成异常
+        fig, ax = plt.subplots()
+        ax.set_title("语言模型：困惑度随训练步数下降")
+        ax.set_xlabel("字")
+        fig.canvas.draw()
+        plt.close(fig)
+    from matplotlib import font_manager
+
+    assert Path(font_manager.findfont(viz.FONT_NAME)).name == viz.FONT_PATH.name
+
+
+def test_font_covers_all_corpus_characters():
+    from fontTools.ttLib import TTFont
+
+    from lmcourse import data
+
+    cmap = TTFont(viz.FONT_PATH).getBestCmap()
+    chars = set("".join(data.peoples_daily_texts("all")))
+    missing = [c for c in chars if c.isprintable() and not c.isspace() and ord(c) not in cmap]
+    assert not missing, missing[:20]
+    assert (viz.FONT_PATH.parent / "OFL.txt").exists()
+
+
+def test_heatmap_and_curves_check_labels():
+    with pytest.raises(ValueError, match="xlabels"):
+        viz.heatmap([[1, 2], [3, 4]], xlabels=["一"])
+    with pytest.raises(ValueError, match="matrix"):
+        viz.heatmap([1, 2, 3])
+    with pytest.raises(TypeError, match="curves"):
+        viz.plot_curves([1, 2])
+    with pytest.raises(ValueError, match="长度不同"):
+        viz.plot_curves({"甲": ([1, 2], [1])})
+    ax = viz.heatmap([[0.2, 0.8], [0.5, 0.5]], xlabels="我们", ylabels="你好", annotate=True)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["我", "们"]
+
+
+@pytest.mark.parametrize("name", sorted(ckpt.RECIPES))
+def test_checkpoints_are_documented_and_load(name):
+    meta = ckpt.info(name)
+    for key in ("config", "command", "train_seconds", "metrics", "data", "vocab_hash"):
+        assert key in meta
+    assert meta["command"] == f"python -m lmcourse.ckpt {name}"
+    state, _ = ckpt.load_state(name)
+    assert all(v.dtype != __import__("torch").float16 for v in state.values())
+    size = sum(p.stat().st_size for p in ckpt.DIR.glob("*.pt"))
+    assert size < 40e6
+
+
+def test_ckpt_bad_name():
+    with pytest.raises(ValueError, match="name"):
+        ckpt.info("gpt5")
+
+
+def test_chapter_headers_are_generated():
+    code = subprocess.call([sys.executable, str(ROOT / "tools" / "chapter_header.py"), "--check"])
+    assert code == 0, "运行 python tools/chapter_header.py 更新各章开头"
+
+
+def test_toc_lists_every_chapter():
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    for nb in (ROOT / "chapters").glob("*.ipynb"):
+        assert f"chapters/{nb.stem}" in toc, nb.name
+
+
+def test_notebooks_have_no_bad_stored_outputs():
+    for nb_path in (ROOT / "chapters").glob("*.ipynb"):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                assert out.get("output_type") != "error", nb_path.name
+                text = "".join(out.get("text", ""))
+                assert "Glyph" not in text and "Warning" not in text, (nb_path.name, text[:200])
