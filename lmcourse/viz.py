@@ -83,8 +83,12 @@ def plot_curves(curves, xlabel="步数", ylabel="损失", title=None, ax=None, l
         ax.plot(xs, ys, label=name, marker="o" if len(xs) < 15 else None)
     for i, (name, y) in enumerate((hlines or {}).items()):
         ax.axhline(y, linestyle="--", color=f"C{len(curves) + i}", label=name)
-    if logy:
+    if logy:  # 对数纵轴，刻度仍写成普通数字（200 而不是 2×10²）
+        from matplotlib.ticker import FormatStrFormatter
+
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
