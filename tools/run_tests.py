@@ -29,6 +29,22 @@ def main():
                                 "--nbval-cell-timeout", "600",
                                 *chapters], ok=(0,))
     run("jupyter-book build -W", [BIN / "jupyter-book", "build", ".", "-W", "--keep-going"])
+    check_search_index()
+
+
+def check_search_index():
+    """中文搜索要在构建时能导入 jieba，否则索引里一个中文词也没有：这里确认它真的有。"""
+    import json
+    import re
+
+    text = (ROOT / "_build" / "html" / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    words = [w for w in list(index["terms"]) + list(index["titleterms"]) if re.search("[\u4e00-\u9fff]", w)]
+    for word in ("链式法则", "齐夫", "困惑"):
+        if word not in words:
+            print(f"搜索索引里没有“{word}”：中文搜索坏了（{len(words)} 个中文词）")
+            sys.exit(1)
+    print(f"搜索索引：{len(words)} 个中文词，含“链式法则”“齐夫”“困惑”")
 
 
 if __name__ == "__main__":
