@@ -1,0 +1,192 @@
+"""交互部件：注意力矩阵浏览器（第 3 章起，Transformer、BERT 各章复用）。
+
+每个部件分两层：
+- 纯函数按给定设置算出并画出视图，返回 matplotlib Figure（可单元测试，也用来画发布页面上的静态图）；
+- 薄薄的 ipywidgets 包装（interactive，即 interact 背后的对象）把下拉框、滑块接到纯函数上。
+"""
+from functools import lru_cache
+
+from lmcourse._check import check_choice, check_int, check_number, check_type
+
+
+# ---------- 通用：画一个注意力矩阵 ----------
+def as_weights4d(weights):
+    """把 (Tq, Tk)、(H, Tq, Tk) 或 (L, H, Tq, Tk) 的权重统一成 (L, H, Tq, Tk) 的 float 张量。"""
+    import numpy as np
+    import torch
+
+    if isinstance(weights, torch.Tensor):
+        w = weights.detach().cpu().float()
+    elif isinstance(weights, np.ndarray):
+        w = torch.from_numpy(weights).float()
+    else:
+        raise TypeError(f"参数 weights 应为 torch.Tensor 或 numpy 数组，收到 {type(weights).__name__}")
+    if w.dim() not in (2, 3, 4):
+        raise ValueError(f"参数 weights 应为 (Tq, Tk)、(H, Tq, Tk) 或 (L, H, Tq, Tk)，收到形状 {tuple(w.shape)}")
+    while w.dim() < 4:
+        w = w.unsqueeze(0)
+    return w
+
+
+def _labels(name, labels, n):
+    check_type(name, labels, (list, tuple, str), "token 列表")
+    labels = [str(t) for t in labels]
+    if len(labels) != n:
+        raise ValueError(f"参数 {name} 的长度应为 {n}（与权重矩阵一致），收到 {len(labels)}")
+    return labels
+
+
+def attention_figure(weights, tokens, key_tokens=None, layer=0, head=0, query=0, title=None):
+    """画第 layer 层、第 head 个头的注意力矩阵（行是 query，列是 key），右边是第 query 行的柱状图。
+
+    weights 见 as_weights4d；tokens 是 query 一侧的 token，key_tokens 是 key 一侧的（默认同 tokens，即自注意力）。
+    返回 Figure。
+    """
+    from lmcourse import viz
+
+    w = as_weights4d(weights)
+    L, H, Tq, Tk = w.shape
+    tokens = _labels("tokens", tokens, Tq)
+    key_tokens = _labels("key_tokens", tokens if key_tokens is None else key_tokens, Tk)
+    check_int("layer", layer, minimum=0, maximum=L - 1)
+    check_int("head", head, minimum=0, maximum=H - 1)
+    check_int("query", query, minimum=0, maximum=Tq - 1)
+    m, row = w[layer, head], w[layer, head, query]
+    plt = viz._plt()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(min(16, 4 + 0.5 * Tk), min(6.5, 1.8 + 0.3 * Tq)),
+                                   gridspec_kw={"width_ratios": [1.25, 1]})
+    where = f"第 {layer} 层 " if L > 1 else ""
+    viz.heatmap(m, xlabels=key_tokens, ylabels=tokens, ax=ax1, vmin=0, xlabel="key（被看的 token）",
+                ylabel="query（在看的 token）", title=title or f"{where}第 {head} 个头的注意力权重")
+    ax1.add_patch(plt.Rectangle((-0.5, query - 0.5), Tk, 1, fill=False, edgecolor="red", linewidth=1.5))
+    ax2.bar(range(Tk), row.numpy(), color="C1")
+    ax2.set_xticks(range(Tk), key_tokens)
+    ax2.set_ylim(0, max(1e-6, float(row.max())) * 1.15)
+    ax2.set_ylabel("权重")
+    ax2.set_title(f"第 {query} 个 query“{tokens[query]}”的权重（和为 {float(row.sum()):.2f}）")
+    fig.tight_layout()
+    return fig
+
+
+# ---------- 第 3 章：用字向量算的一句话的自注意力 ----------
+@lru_cache(maxsize=None)
+def _char_vectors():
+    """第 1 章 NNLM 检查点的字向量 (V, 64)（减去均值），以及它的字表。"""
+    from lmcourse import data
+    from lmcourse.models import nnlm
+
+    model, _ = nnlm.from_checkpoint()
+    emb = model.embed.weight.detach().double()
+    return emb - emb.mean(0), data.lm_tokenizer()
+
+
+def char_attention(text, kind="scaled_dot", temperature=1.0, num_heads=4, seed=0):
+    """一句话按字的自注意力权重，不经训练：query = key = 字向量（第 1 章 NNLM 检查点，64 维）。
+
+    第 h 个头只用字向量的第 h 段（64 / num_heads 维），即在各自的子空间里比较相似度。
+    general 的 W、additive 的 W_q、W_k、v 是固定种子的随机矩阵（未经训练）。
+    返回 (tokens, 权重 (1, H, T, T))。
+    """
+    import torch
+
+    from lmcourse.models.attention import SCORE_KINDS, masked_softmax, score
+
+    check_type("text", text, str, "字符串")
+    if not text:
+        raise ValueError("参数 text 不能为空字符串")
+    check_choice("kind", kind, SCORE_KINDS)
+    check_number("temperature", temperature, minimum=0, strict=True)
+    emb, tok = _char_vectors()
+    D = emb.size(1)
+    check_int("num_heads", num_heads, minimum=1, maximum=D)
+    if D % num_heads:
+        raise ValueError(f"参数 num_heads={num_heads} 应整除字向量维数 {D}")
+    d = D // num_heads
+    tokens = tok.tokenize(text)
+    x = emb[tok.encode(text)]                                       # (T, D)
+    x = x.view(len(tokens), num_heads, d).transpose(0, 1)           # (H, T, d) 各头一段子空间
+    g = torch.Generator().manual_seed(seed)
+    params = {}
+    if kind == "general":
+        params["weight"] = torch.randn(d, d, generator=g, dtype=torch.float64) / d ** 0.5
+    elif kind == "additive":
+        params = {"w_q": torch.randn(d, d, generator=g, dtype=torch.float64) / d ** 0.5,
+                  "w_k": torch.randn(d, d, generator=g, dtype=torch.float64) / d ** 0.5,
+                  "v": torch.randn(d, generator=g, dtype=torch.float64) * 2}
+    s = score(x, x, kind, **params)                                 # (H, T, T)
+    return tokens, masked_softmax(s, temperature=temperature).unsqueeze(0).float()  # (1, H, T, T)
+
+
+# ---------- 纯函数 + 交互包装 ----------
+def _resolve(source, text, tokens, options):
+    import torch
+
+    if callable(source) and not isinstance(source, torch.Tensor):
+        check_type("text", text, str, "字符串")
+        tokens, weights = source(text, **options)
+    else:
+        if tokens is None:
+            raise ValueError("参数 source 是权重张量时必须给出 tokens")
+        weights = source
+    return list(tokens), as_weights4d(weights)
+
+
+def attention_view(source, text=None, tokens=None, key_tokens=None, layer=0, head=0, query=0, **options):
+    """按给定设置算出并画出注意力视图，返回 Figure。
+
+    source 是权重 (L, H, Tq, Tk)（此时给 tokens），或函数 source(text, **options) -> (tokens, 权重)。
+    """
+    tokens, weights = _resolve(source, text, tokens, options)
+    return attention_figure(weights, tokens, key_tokens, layer=layer, head=head, query=query)
+
+
+def attention_explorer(source, tokens=None, texts=None, key_tokens=None, controls=None, query=0):
+    """注意力浏览器：选句子（source 为函数时）、层、头和 query，看权重热力图和那一行的柱状图。
+
+    source 与 attention_view 相同；texts 是 source 为函数时可选的句子；controls 是传给 source 的其他选项，
+    写成 ipywidgets.interact 的简写（如 {"kind": ["dot", "general"], "temperature": (0.1, 5.0, 0.1)}）。
+    返回 ipywidgets.interactive（interact 背后的对象；在 notebook 里显示它）。
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    check_type("controls", controls if controls is not None else {}, dict, "字典")
+    extra = {}
+    for name, abbrev in (controls or {}).items():
+        widget = W.interactive.widget_from_abbrev(abbrev)
+        if widget is None:
+            raise ValueError(f"参数 controls 中 {name} 的取值无法变成控件：{abbrev!r}")
+        if not isinstance(abbrev, W.ValueWidget):  # 现成的控件保留它自己的说明文字
+            widget.description = name
+        extra[name] = widget
+    if callable(source) and not hasattr(source, "shape"):
+        check_type("texts", texts, (list, tuple), "句子列表")
+        if not texts:
+            raise ValueError("参数 texts 不能为空")
+        text_w = W.Dropdown(options=list(texts), description="句子", layout=W.Layout(width="95%"))
+        fixed = {"text": text_w, "tokens": W.fixed(None)}
+        first_tokens, first = _resolve(source, texts[0], None, {k: w.value for k, w in extra.items()})
+    else:
+        text_w = None
+        fixed = {"text": W.fixed(None), "tokens": W.fixed(tokens)}
+        first_tokens, first = _resolve(source, None, tokens, {})
+    L, H, Tq, _ = first.shape
+    layer_w = W.IntSlider(0, 0, max(L - 1, 0), description="层", disabled=L == 1)
+    head_w = W.IntSlider(0, 0, max(H - 1, 0), description="头", disabled=H == 1)
+    query_w = W.IntSlider(min(check_int("query", query, minimum=0), Tq - 1), 0, Tq - 1, description="query 位置")
+
+    if text_w is not None:
+        def on_text(change):  # 换句子时，query 滑块的上限跟着句长变
+            n = len(source(change["new"], **{k: w.value for k, w in extra.items()})[0])
+            query_w.value = min(query_w.value, n - 1)
+            query_w.max = n - 1
+
+        text_w.observe(on_text, names="value")
+
+    def show(text, tokens, layer, head, query, **options):
+        fig = attention_view(source, text=text, tokens=tokens, key_tokens=key_tokens, layer=layer, head=head,
+                             query=query, **options)
+        plt.show()
+        plt.close(fig)
+
+    return W.interactive(show, **fixed, layer=layer_w, head=head_w, query=query_w, **extra)
