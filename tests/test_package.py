@@ -104,3 +104,8 @@ def test_notebooks_have_no_bad_stored_outputs():
                 assert out.get("output_type") != "error", nb_path.name
                 text = "".join(out.get("text", ""))
                 assert "Glyph" not in text and "Warning" not in text, (nb_path.name, text[:200])
+
+
+def test_space_between_chinese_and_latin():
+    code = subprocess.call([sys.executable, str(ROOT / "tools" / "check_spacing.py")])
+    assert code == 0, "中文与英文、数字之间要加空格：见上面列出的位置"
