@@ -17,6 +17,7 @@ DIR = Path(__file__).parent / "checkpoints"
 # 名称 -> 训练它的函数（"模块:函数"）。函数返回 (model, meta)。
 RECIPES = {
     "nnlm": "lmcourse.models.nnlm:train_checkpoint",
+    "lstm_lm": "lmcourse.models.rnn:train_checkpoint",
 }
 
 
