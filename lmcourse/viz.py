@@ -21,7 +21,8 @@ def setup_fonts():
     return FONT_NAME
 
 
-def _plt():
+def pyplot():
+    """返回已设好中文字体的 matplotlib.pyplot。"""
     import matplotlib.pyplot as plt
 
     setup_fonts()
@@ -47,7 +48,7 @@ def heatmap(matrix, xlabels=None, ylabels=None, title=None, xlabel=None, ylabel=
         raise ValueError(f"参数 matrix 应为二维矩阵，收到形状 {m.shape}")
     xl = _check_labels("xlabels", xlabels, m.shape[1])
     yl = _check_labels("ylabels", ylabels, m.shape[0])
-    plt = _plt()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(max(4, 0.45 * m.shape[1] + 2), max(3, 0.4 * m.shape[0] + 1.5)))
     im = ax.imshow(m, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
@@ -72,7 +73,7 @@ def plot_curves(curves, xlabel="步数", ylabel="损失", title=None, ax=None, l
     """画若干条曲线。curves: {名称: (xs, ys)} 或 {名称: ys}；hlines: {名称: y} 画水平参考线。"""
     if not isinstance(curves, dict) or not curves:
         raise TypeError(f"参数 curves 应为非空字典 {{名称: (xs, ys)}}，收到 {type(curves).__name__}")
-    plt = _plt()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6))
     for name, value in curves.items():

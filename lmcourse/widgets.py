@@ -52,7 +52,7 @@ def attention_figure(weights, tokens, key_tokens=None, layer=0, head=0, query=0,
     check_int("head", head, minimum=0, maximum=H - 1)
     check_int("query", query, minimum=0, maximum=Tq - 1)
     m, row = w[layer, head], w[layer, head, query]
-    plt = viz._plt()
+    plt = viz.pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(min(16, 4 + 0.5 * Tk), min(6.5, 1.8 + 0.3 * Tq)),
                                    gridspec_kw={"width_ratios": [1.25, 1]})
     where = f"第 {layer} 层 " if L > 1 else ""
