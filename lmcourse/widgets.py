@@ -190,3 +190,80 @@ def attention_explorer(source, tokens=None, texts=None, key_tokens=None, control
         plt.close(fig)
 
     return W.interactive(show, **fixed, layer=layer_w, head=head_w, query=query_w, **extra)
+
+
+# ---------- 第 5 章：正弦位置编码浏览器 ----------
+def _pe_dims(dims, d_model):
+    check_type("dims", dims, (list, tuple), "维度编号的列表")
+    if not dims:
+        raise ValueError("参数 dims 不能为空")
+    return [check_int("dims 中的维度", d, minimum=0, maximum=d_model - 1) for d in dims]
+
+
+def positional_encoding_figure(max_len=64, d_model=128, dims=(4, 5, 40, 41), base=10000.0):
+    """画正弦位置编码的三幅图，返回 Figure：
+
+    左：位置编码矩阵 (max_len, d_model) 的热力图，每行是一个位置的“纹理”，竖线标出 dims；
+    中：dims 各维随位置变化的曲线（偶数维是 sin，奇数维是 cos，周期 2π·base^(2i/d_model)）；
+    右：任意两个位置的位置编码的内积 PE(p)·PE(q)。
+    """
+    from lmcourse import viz
+    from lmcourse.models.transformer import sinusoidal_encoding
+
+    check_int("max_len", max_len, minimum=2)
+    check_int("d_model", d_model, minimum=2)
+    dims = _pe_dims(dims, d_model)
+    check_number("base", base, minimum=1, strict=True)
+    pe = sinusoidal_encoding(max_len, d_model, base=base)               # (L, d)
+    plt = viz.pyplot()
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1.1, 1.2, 1]})
+    viz.heatmap(pe, ax=ax1, cmap="RdBu_r", vmin=-1, vmax=1, xlabel="维度 i", ylabel="位置 pos",
+                title=f"位置编码矩阵（{max_len} × {d_model}）")
+    for k, d in enumerate(dims):
+        ax1.axvline(d, color=f"C{k}", linewidth=2)
+        period = 2 * 3.141592653589793 * base ** ((d - d % 2) / d_model)
+        kind = "cos" if d % 2 else "sin"
+        ax2.plot(range(max_len), pe[:, d].numpy(), color=f"C{k}", label=f"第 {d} 维（{kind}，周期 {period:.1f}）")
+    ax2.set_xlabel("位置 pos")
+    ax2.set_ylabel("PE(pos, i)")
+    ax2.set_ylim(-1.15, 1.6)
+    ax2.set_title("所选维度随位置变化")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8, loc="upper right", ncol=2)
+    viz.heatmap(pe @ pe.T, ax=ax3, xlabel="位置 q", ylabel="位置 p", title="位置编码的内积 PE(p)·PE(q)")
+    fig.tight_layout()
+    return fig
+
+
+def positional_encoding_explorer(max_len=64, d_model=128, dims=(4, 40)):
+    """位置编码浏览器：滑块选最大长度、d_model 和两个维度，看热力图、曲线和内积矩阵。
+
+    返回 ipywidgets.interactive；d_model 变小时，维度滑块的上限跟着变。
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    check_int("max_len", max_len, minimum=8, maximum=512)
+    check_int("d_model", d_model, minimum=8, maximum=512)
+    if d_model % 8:
+        raise ValueError(f"参数 d_model 应为 8 的倍数（滑块的步长），收到 {d_model}")
+    dims = _pe_dims(dims, d_model)
+    if len(dims) != 2:
+        raise ValueError(f"参数 dims 应恰有两个维度，收到 {len(dims)} 个")
+    len_w = W.IntSlider(max_len, 8, 512, 8, description="最大长度")
+    model_w = W.IntSlider(d_model, 8, 512, 8, description="d_model")
+    dim_ws = [W.IntSlider(d, 0, d_model - 1, description=f"维度 {k + 1}") for k, d in enumerate(dims)]
+
+    def on_model(change):
+        for w in dim_ws:
+            w.value = min(w.value, change["new"] - 1)
+            w.max = change["new"] - 1
+
+    model_w.observe(on_model, names="value")
+
+    def show(max_len, d_model, dim1, dim2):
+        fig = positional_encoding_figure(max_len, d_model, (min(dim1, d_model - 1), min(dim2, d_model - 1)))
+        plt.show()
+        plt.close(fig)
+
+    return W.interactive(show, max_len=len_w, d_model=model_w, dim1=dim_ws[0], dim2=dim_ws[1])
