@@ -193,7 +193,7 @@ class TransformerDecoderLayer(nn.Module):
 
 
 def _copy_from(cls, ref):
-    """按 torch 层的超参数建一个新层，再载入它的 state_dict（参数名一一对应）。"""
+    """按 torch 层的超参数建一个新层，载入它的 state_dict（参数名一一对应），并沿用它的训练 / 评估模式。"""
     if not ref.self_attn.batch_first:
         raise ValueError("参数 ref 应为 batch_first=True 的层，收到 batch_first=False")
     act = ref.activation
@@ -205,7 +205,7 @@ def _copy_from(cls, ref):
               activation=act, layer_norm_eps=ref.norm1.eps, norm_first=ref.norm_first)
     new = new.to(device=ref.linear1.weight.device, dtype=ref.linear1.weight.dtype)
     new.load_state_dict(ref.state_dict())
-    return new
+    return new.train(ref.training)                                       # 训练 / 评估模式也跟 ref 一致
 
 
 # ---------- 完整的编码器—解码器 ----------
