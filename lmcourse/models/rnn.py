@@ -113,7 +113,7 @@ def sample(model, prefix_ids, length, generator=None, temperature=1.0):
 
 
 # ---------- 检查点：python -m lmcourse.ckpt lstm_lm ----------
-CHECKPOINT = dict(steps=8000, batch_size=32, seq_len=64, lr=3e-3)
+CHECKPOINT = dict(steps=5000, batch_size=32, seq_len=64, lr=3e-3, dropout=0.2)
 
 
 def from_checkpoint():
@@ -140,7 +140,7 @@ def train_checkpoint(seed=0, **overrides):
     hp = dict(CHECKPOINT, **overrides)
     set_seed(seed)
     tok = data.lm_tokenizer()
-    config = RNNLMConfig(vocab_size=len(tok))
+    config = RNNLMConfig(vocab_size=len(tok), dropout=hp["dropout"])
     model = CharRNNLM(config)
     train, valid, test = (data.lm_stream(s) for s in data.SPLITS)
     opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
@@ -169,7 +169,7 @@ def train_checkpoint(seed=0, **overrides):
     meta = {
         "config": asdict(config), "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
         "data": "人民日报 1998-01，lmcourse.data.lm_stream 的 train 训练 / valid 监控 / test 报告",
-        "optimizer": f"Adam，OneCycle 学习率峰值 {hp['lr']}，batch={hp['batch_size']}，截断长度 {hp['seq_len']}，steps={hp['steps']}",
+        "optimizer": f"Adam，OneCycle 学习率峰值 {hp['lr']}，batch={hp['batch_size']}，截断长度 {hp['seq_len']}，dropout={hp['dropout']}，steps={hp['steps']}",
         "tokens_seen": hp["steps"] * hp["batch_size"] * hp["seq_len"],
         "train_seconds": history[-1]["seconds"], "history": history,
         "metrics": {"valid_ppl": history[-1]["valid_ppl"], "test_ppl": round(perplexity(model, test), 2)},
