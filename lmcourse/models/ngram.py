@@ -1,6 +1,6 @@
 """基于计数的 n 元语法（n-gram）语言模型：加 k 平滑与插值 Kneser-Ney 平滑。"""
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 
 import numpy as np
 
@@ -20,7 +20,7 @@ class NGramLM:
         self.smoothing = check_choice("smoothing", smoothing, ("add_k", "kn"))
         self.k = check_number("k", k, minimum=0)
         self.d = check_number("discount", discount, minimum=0, maximum=1, strict=True)
-        self.tables = {}  # 阶数 -> {上下文元组: Counter(下一个词 -> 计数)}
+        self.tables = {}  # 阶数 -> {上下文元组: {下一个词: 计数}}
 
     def fit(self, ids):
         """在一条 id 序列（list 或一维张量）上计数。"""
@@ -28,15 +28,15 @@ class NGramLM:
         if len(ids) < self.n:
             raise ValueError(f"参数 ids 太短：至少要 {self.n} 个 token，收到 {len(ids)}")
         n = self.n
-        grams = Counter(tuple(ids[i:i + n]) for i in range(len(ids) - n + 1))
+        grams = Counter(zip(*(ids[i:] for i in range(n))))      # 每个 n 元组出现的次数
         self.tables = {n: _nest(grams)}
         if self.smoothing == "kn":
             # 低阶用接续计数：N1+(• h w) = 有多少种不同的前一个词 x 使 (x, h, w) 出现过
-            seen = set(grams)
+            seen = grams                                        # 键是互不相同的 n 元组
             for order in range(n - 1, 0, -1):
                 cont = Counter(g[1:] for g in seen)
                 self.tables[order] = _nest(cont)
-                seen = set(cont)
+                seen = cont
         self.totals = {o: {h: sum(c.values()) for h, c in t.items()} for o, t in self.tables.items()}
         return self
 
@@ -111,8 +111,9 @@ def _as_list(ids):
 
 
 def _nest(grams):
-    table = defaultdict(Counter)
+    """{(h..., w): 计数} -> {(h...): {w: 计数}}"""
+    table = {}
     for g, c in grams.items():
-        table[g[:-1]][g[-1]] += c
-    return dict(table)
+        table.setdefault(g[:-1], {})[g[-1]] = c
+    return table
 
