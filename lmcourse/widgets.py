@@ -4,6 +4,7 @@
 - 纯函数按给定设置算出并画出视图，返回 matplotlib Figure（可单元测试，也用来画发布页面上的静态图）；
 - 薄薄的 ipywidgets 包装（interactive，即 interact 背后的对象）把下拉框、滑块接到纯函数上。
 """
+import math
 from functools import lru_cache
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
@@ -221,7 +222,7 @@ def positional_encoding_figure(max_len=64, d_model=128, dims=(4, 5, 40, 41), bas
                 title=f"位置编码矩阵（{max_len} × {d_model}）")
     for k, d in enumerate(dims):
         ax1.axvline(d, color=f"C{k}", linewidth=2)
-        period = 2 * 3.141592653589793 * base ** ((d - d % 2) / d_model)
+        period = 2 * math.pi * base ** ((d - d % 2) / d_model)
         kind = "cos" if d % 2 else "sin"
         ax2.plot(range(max_len), pe[:, d].numpy(), color=f"C{k}", label=f"第 {d} 维（{kind}，周期 {period:.1f}）")
     ax2.set_xlabel("位置 pos")
