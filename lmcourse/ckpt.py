@@ -18,6 +18,9 @@ DIR = Path(__file__).parent / "checkpoints"
 RECIPES = {
     "nnlm": "lmcourse.models.nnlm:train_checkpoint",
     "lstm_lm": "lmcourse.models.rnn:train_checkpoint",
+    "elmo": "lmcourse.models.elmo:train_checkpoint",
+    "bert_news": "lmcourse.models.bert:train_checkpoint",
+    "bert_sentiment": "lmcourse.finetune:train_checkpoint",
 }
 
 

@@ -163,6 +163,15 @@ def lm_tokenizer():
 
 
 @lru_cache(maxsize=None)
+def bert_tokenizer():
+    """BERT 各章共用的字表：人民日报训练集 + 评论训练集（只用文本，不用标签），数字换成 #NUM#，出现不少于 2 次的字。"""
+    from lmcourse.text import CharTokenizer, normalize_numbers
+
+    texts = peoples_daily_texts("train") + [d["text"] for d in _sentiment_split()["train"]]
+    return CharTokenizer.from_texts([normalize_numbers(t) for t in texts], min_freq=LM_MIN_FREQ)
+
+
+@lru_cache(maxsize=None)
 def _lm_ids(split):
     tok = lm_tokenizer()
     ids = [tok.sep_id]

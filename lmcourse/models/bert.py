@@ -1,0 +1,420 @@
+"""BERT（Devlin 等，2019）：Transformer 编码器 + 掩码语言模型（MLM）与下一句预测（NSP）两个预训练任务。
+
+输入 = 字向量 + 段向量（句子 A / B）+ 位置向量（学出来的，不是正弦），相加后过 LayerNorm；
+编码器的每一层就是第 5 章的 TransformerEncoderLayer（后归一化，激活函数 GELU）；
+[CLS] 位置的输出再过一层 tanh 全连接，得到"池化输出"，供 NSP 和句子分类用。
+参数名与 Hugging Face 的 BertModel 一一对应（注意力的 Q、K、V 叠成一个矩阵），from_hf 可以直接拷权重。
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from lmcourse._check import check_choice, check_int, check_type
+from lmcourse.models.attention import MultiHeadAttention
+from lmcourse.models.transformer import TransformerEncoderLayer
+
+POOLINGS = ("cls", "mean", "max", "mean_max")
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 21128            # BERT-Chinese 的字表大小
+    hidden_size: int = 768             # H
+    num_hidden_layers: int = 12        # L
+    num_attention_heads: int = 12      # A
+    intermediate_size: int = 3072      # 前馈网络的中间维数，4H
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2           # 句子 A / B
+    hidden_dropout_prob: float = 0.1
+    layer_norm_eps: float = 1e-12
+    initializer_range: float = 0.02
+
+    def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            check_int(f"config.{name}", getattr(self, name), minimum=1)
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"参数 config.num_attention_heads={self.num_attention_heads} 应整除 "
+                             f"hidden_size={self.hidden_size}")
+
+    @classmethod
+    def base(cls, vocab_size=30522, **kw):
+        """BERT-base：L=12，H=768，A=12（论文约 110M 参数，英文字表 30522）。"""
+        return cls(vocab_size=vocab_size, **kw)
+
+    @classmethod
+    def large(cls, vocab_size=30522, **kw):
+        """BERT-large：L=24，H=1024，A=16（论文约 340M 参数）。"""
+        return cls(vocab_size=vocab_size, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
+                   intermediate_size=4096, **kw)
+
+    @classmethod
+    def small(cls, vocab_size, **kw):
+        """本课程在 CPU 上预训练的小 BERT：L=4，H=128，A=4，最长 128 个 token。"""
+        kw = dict(dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
+                       max_position_embeddings=128), **kw)
+        return cls(vocab_size=vocab_size, **kw)
+
+
+def count_parameters(config):
+    """按公式数 BertModel 的参数（含池化层），不必真的建模型。"""
+    H, I, V = config.hidden_size, config.intermediate_size, config.vocab_size
+    embeddings = (V + config.max_position_embeddings + config.type_vocab_size) * H + 2 * H  # 三张表 + LayerNorm
+    attention = 4 * (H * H + H) + 2 * H                                # Q、K、V、输出投影 + LayerNorm
+    ffn = (H * I + I) + (I * H + H) + 2 * H                            # 两个全连接 + LayerNorm
+    pooler = H * H + H
+    return embeddings + config.num_hidden_layers * (attention + ffn) + pooler
+
+
+class BertEmbeddings(nn.Module):
+    """输入表示 = 字向量 + 段向量 + 位置向量，再 LayerNorm、dropout。"""
+
+    def __init__(self, config):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids, token_type_ids):
+        T = input_ids.size(1)
+        pos = torch.arange(T, device=input_ids.device)                                  # (T,)
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids) \
+            + self.position_embeddings(pos)                                             # (B, T, H)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertModel(nn.Module):
+    """BERT 主体。forward 返回 (sequence_output (B, T, H), pooled_output (B, H))。"""
+
+    def __init__(self, config):
+        super().__init__()
+        check_type("config", config, BertConfig, "BertConfig")
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.layers = nn.ModuleList(
+            TransformerEncoderLayer(config.hidden_size, config.num_attention_heads, config.intermediate_size,
+                                    config.hidden_dropout_prob, activation="gelu", layer_norm_eps=config.layer_norm_eps)
+            for _ in range(config.num_hidden_layers))
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
+        self.apply(lambda m: init_weights(m, config.initializer_range))
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, need_weights=False):
+        """input_ids (B, T)；token_type_ids (B, T)，0 = 句子 A，1 = 句子 B；attention_mask (B, T)，1 = 真实 token，0 = 填充。
+
+        need_weights=True 时另返回每层各头的注意力权重列表 [(B, A, T, T)]。
+        """
+        check_type("input_ids", input_ids, torch.Tensor, "torch.LongTensor")
+        if input_ids.dim() != 2:
+            raise ValueError(f"参数 input_ids 应为 (B, T) 的二维张量，收到形状 {tuple(input_ids.shape)}")
+        if input_ids.size(1) > self.config.max_position_embeddings:
+            raise ValueError(f"参数 input_ids 的长度 {input_ids.size(1)} 超过 "
+                             f"max_position_embeddings={self.config.max_position_embeddings}")
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        pad = None if attention_mask is None else attention_mask == 0                  # (B, T)，True = 填充
+        x = self.embeddings(input_ids, token_type_ids)                                  # (B, T, H)
+        weights = []
+        for layer in self.layers:
+            x, w = layer(x, src_key_padding_mask=pad, need_weights=True)               # (B, T, H), (B, A, T, T)
+            weights.append(w)
+        pooled = torch.tanh(self.pooler(x[:, 0]))                                       # [CLS] -> (B, H)
+        return (x, pooled, weights) if need_weights else (x, pooled)
+
+    @classmethod
+    def from_hf(cls, ref):
+        """由 Hugging Face 的 transformers.BertModel 拷贝出一个权重相同的新实例。"""
+        if type(ref).__name__ != "BertModel" or not hasattr(ref, "embeddings"):
+            raise TypeError(f"参数 ref 应为 transformers.BertModel，收到 {type(ref).__name__}")
+        c = ref.config
+        if getattr(c, "hidden_act", "gelu") != "gelu":
+            raise ValueError(f"参数 ref 的激活函数应为 gelu，收到 {c.hidden_act!r}")
+        config = BertConfig(vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
+                            num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
+                            max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
+                            hidden_dropout_prob=c.hidden_dropout_prob, layer_norm_eps=c.layer_norm_eps)
+        src = ref.state_dict()
+        dtype = ref.embeddings.word_embeddings.weight.dtype
+        new = cls(config).to(dtype)
+        state = {k: src[k] for k in new.state_dict() if k.startswith("embeddings.")}
+        state["pooler.weight"], state["pooler.bias"] = src["pooler.dense.weight"], src["pooler.dense.bias"]
+        for i in range(config.num_hidden_layers):
+            p, q = f"encoder.layer.{i}.", f"layers.{i}."
+            state[q + "self_attn.in_proj_weight"] = torch.cat([src[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")])
+            state[q + "self_attn.in_proj_bias"] = torch.cat([src[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            for mine, theirs in (("self_attn.out_proj", "attention.output.dense"), ("norm1", "attention.output.LayerNorm"),
+                                 ("linear1", "intermediate.dense"), ("linear2", "output.dense"),
+                                 ("norm2", "output.LayerNorm")):
+                for w in ("weight", "bias"):
+                    state[q + f"{mine}.{w}"] = src[p + f"{theirs}.{w}"]
+        new.load_state_dict(state)
+        return new.train(ref.training)
+
+
+def init_weights(module, std=0.02):
+    """BERT 的初始化：全连接、嵌入和注意力投影 ~ N(0, 0.02²)，偏置为 0，LayerNorm 为 (1, 0)。"""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=std)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, MultiHeadAttention):
+        nn.init.normal_(module.in_proj_weight, std=std)
+        nn.init.zeros_(module.in_proj_bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class BertForPreTraining(nn.Module):
+    """预训练：MLM 头（全连接 + GELU + LayerNorm，再乘回字向量矩阵）和 NSP 头（池化输出 -> 2 类）。"""
+
+    def __init__(self, config):
+        super().__init__()
+        self.bert = BertModel(config)
+        H = config.hidden_size
+        self.mlm_dense = nn.Linear(H, H)
+        self.mlm_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
+        self.mlm_bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.nsp = nn.Linear(H, 2)
+        for m in (self.mlm_dense, self.nsp):
+            init_weights(m, config.initializer_range)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, positions=None):
+        """返回 (MLM 对字表的打分, NSP 打分 (B, 2))。
+
+        MLM 打分默认对每个位置给出 (B, T, V)；给了布尔张量 positions (B, T) 时只算这些位置，得 (N, V)，省去大半计算。
+        """
+        seq, pooled = self.bert(input_ids, token_type_ids, attention_mask)              # (B, T, H), (B, H)
+        if positions is not None:
+            seq = seq[positions]                                                        # (N, H)
+        h = self.mlm_norm(F.gelu(self.mlm_dense(seq)))                                  # (..., H)
+        logits = h @ self.bert.embeddings.word_embeddings.weight.T + self.mlm_bias      # 与输入字向量共享 (..., V)
+        return logits, self.nsp(pooled)
+
+    def loss(self, batch):
+        """batch 是 pretraining_batch 的字典。返回 (总损失, MLM 损失, NSP 损失)；没有 nsp_labels 时只算 MLM。"""
+        picked = batch["mlm_labels"] != -100                                            # 只在被选中的位置算 MLM
+        logits, nsp_logits = self(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], picked)
+        mlm = F.cross_entropy(logits, batch["mlm_labels"][picked])
+        if batch.get("nsp_labels") is None:
+            return mlm, mlm, None
+        nsp = F.cross_entropy(nsp_logits, batch["nsp_labels"])
+        return mlm + nsp, mlm, nsp
+
+
+class BertForSequenceClassification(nn.Module):
+    """句子分类：BERT 的输出经池化（cls / mean / max / mean_max）、dropout、全连接得到各类打分。
+
+    cls 用 [CLS] 的池化输出（tanh 全连接之后）；mean / max 对非填充位置的最后一层输出取平均 / 最大；
+    mean_max 把两者拼起来（2H 维）。
+    """
+
+    def __init__(self, config, num_labels=2, pooling="cls", dropout=None, num_layers=None):
+        super().__init__()
+        check_int("num_labels", num_labels, minimum=1)
+        self.pooling = check_choice("pooling", pooling, POOLINGS)
+        self.bert = BertModel(config)
+        if num_layers is not None:                       # 只用前 num_layers 个 Transformer 块
+            check_int("num_layers", num_layers, minimum=1, maximum=config.num_hidden_layers)
+            self.bert.layers = self.bert.layers[:num_layers]
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        H = config.hidden_size
+        self.classifier = nn.Linear(2 * H if pooling == "mean_max" else H, num_labels)
+        init_weights(self.classifier, config.initializer_range)
+
+    def pool(self, seq, pooled, attention_mask):
+        if self.pooling == "cls":
+            return pooled                                                               # (B, H)
+        keep = (attention_mask if attention_mask is not None else torch.ones(seq.shape[:2])).unsqueeze(-1).bool()
+        mean = (seq * keep).sum(1) / keep.sum(1)                                        # (B, H)
+        mx = seq.masked_fill(~keep, float("-inf")).max(1).values                        # (B, H)
+        return {"mean": mean, "max": mx, "mean_max": torch.cat([mean, mx], -1)}[self.pooling]
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+        """返回各类打分 (B, num_labels)。"""
+        seq, pooled = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.classifier(self.dropout(self.pool(seq, pooled, attention_mask)))
+
+
+class BertForTokenClassification(nn.Module):
+    """序列标注（如命名实体识别）：每个位置的最后一层输出经 dropout、全连接，得到该位置各标签的打分。"""
+
+    def __init__(self, config, num_labels):
+        super().__init__()
+        check_int("num_labels", num_labels, minimum=1)
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        init_weights(self.classifier, config.initializer_range)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+        """返回 (B, T, num_labels)。"""
+        seq, _ = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.classifier(self.dropout(seq))
+
+
+# ---------- 预训练数据：句子对、[CLS]/[SEP]、段编号、掩码 ----------
+def encode_pair(tokenizer, a, b=None, max_len=128):
+    """[CLS] A [SEP] B [SEP] 的 id 和段编号（A 部分为 0，B 部分为 1）。太长时从较长的一句末尾逐字截掉。"""
+    check_int("max_len", max_len, minimum=3 if b is None else 5)
+    ta, tb = tokenizer.encode(a), tokenizer.encode(b) if b is not None else None
+    budget = max_len - (3 if tb is not None else 2)
+    while len(ta) + (len(tb) if tb is not None else 0) > budget:
+        longer = ta if tb is None or len(ta) >= len(tb) else tb
+        longer.pop()
+    ids = [tokenizer.cls_id] + ta + [tokenizer.sep_id]
+    types = [0] * len(ids)
+    if tb is not None:
+        ids += tb + [tokenizer.sep_id]
+        types += [1] * (len(tb) + 1)
+    return ids, types
+
+
+def collate(rows, pad_id):
+    """[(ids, types), ...] 补齐到本批最长，返回 input_ids、token_type_ids、attention_mask（均为 (B, T)）。"""
+    T = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), T), pad_id)
+    token_type_ids = torch.zeros(len(rows), T, dtype=torch.long)
+    attention_mask = torch.zeros(len(rows), T, dtype=torch.long)
+    for i, (ids, types) in enumerate(rows):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        token_type_ids[i, :len(ids)] = torch.tensor(types)
+        attention_mask[i, :len(ids)] = 1
+    return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
+
+
+def nsp_pairs(sentences, generator=None):
+    """下一句预测的样本：每个句子配上真正的下一句（标签 1）或随机的一句（标签 0），各一半。"""
+    check_type("sentences", sentences, (list, tuple), "句子列表")
+    n = len(sentences)
+    if n < 3:
+        raise ValueError(f"参数 sentences 至少要有 3 句，收到 {n} 句")
+    coin = torch.rand(n - 1, generator=generator) < 0.5
+    other = torch.randint(0, n, (n - 1,), generator=generator)
+    pairs = []
+    for i in range(n - 1):
+        j = int(other[i])
+        if coin[i] or j in (i, i + 1):
+            pairs.append((sentences[i], sentences[i + 1], 1))
+        else:
+            pairs.append((sentences[i], sentences[j], 0))
+    return pairs
+
+
+def pretraining_batch(pairs, tokenizer, max_len=128, p=0.15, generator=None):
+    """一批 (A, B, 是否下一句) -> 模型输入字典，含 MLM 的 mlm_labels（-100 = 不预测）和 nsp_labels。"""
+    from lmcourse.masking import mask_tokens
+
+    batch = collate([encode_pair(tokenizer, a, b, max_len) for a, b, _ in pairs], tokenizer.pad_id)
+    batch["input_ids"], batch["mlm_labels"] = mask_tokens(batch["input_ids"], tokenizer, p, generator)
+    batch["nsp_labels"] = torch.tensor([y for _, _, y in pairs])
+    return batch
+
+
+@torch.no_grad()
+def pretraining_accuracy(model, batches):
+    """MLM 准确率（被选中位置上猜对原字的比例）和 NSP 准确率。"""
+    model.eval()
+    mlm_hit = mlm_n = nsp_hit = nsp_n = 0
+    for b in batches:
+        picked = b["mlm_labels"] != -100
+        logits, nsp = model(b["input_ids"], b["token_type_ids"], b["attention_mask"], picked)
+        mlm_hit += int((logits.argmax(-1) == b["mlm_labels"][picked]).sum())
+        mlm_n += int(picked.sum())
+        nsp_hit += int((nsp.argmax(-1) == b["nsp_labels"]).sum())
+        nsp_n += len(b["nsp_labels"])
+    return {"mlm_acc": mlm_hit / max(mlm_n, 1), "nsp_acc": nsp_hit / max(nsp_n, 1)}
+
+
+def warmup_linear(optimizer, steps, warmup=0.1):
+    """学习率先线性升温（前 warmup 比例的步数），再线性降到 0：BERT 的调度。"""
+    n_warm = max(1, int(steps * warmup))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / n_warm, max(0.0, (steps - s) / max(1, steps - n_warm))))
+
+
+def adamw(model, lr, weight_decay=0.01):
+    """AdamW；偏置和 LayerNorm 的参数不做权重衰减（BERT 的做法）。"""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.dim() < 2 or "norm" in name.lower() else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+# ---------- 检查点：python -m lmcourse.ckpt bert_news ----------
+CHECKPOINT = dict(steps=1600, batch_size=32, max_len=128, lr=1e-3, weight_decay=0.01)
+
+
+def from_checkpoint(name="bert_news"):
+    """载入随包分发的小 BERT 预训练检查点，返回 (BertForPreTraining, meta)。"""
+    from lmcourse import ckpt, data
+
+    state, meta = ckpt.load_state(name)
+    if meta["vocab_hash"] != ckpt.vocab_hash(data.bert_tokenizer()):
+        raise ValueError(f"检查点的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt {name}")
+    model = BertForPreTraining(BertConfig(**meta["config"]))
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
+def train_checkpoint(seed=0, **overrides):
+    """在人民日报训练集上预训练小 BERT（MLM + NSP），定期在验证集的固定批次上记录两个准确率。"""
+    import time
+    from dataclasses import asdict
+
+    from tqdm.auto import tqdm
+
+    from lmcourse import ckpt, data, set_seed
+    from lmcourse.text import normalize_numbers
+
+    hp = dict(CHECKPOINT, **overrides)
+    set_seed(seed)
+    tok = data.bert_tokenizer()
+    config = BertConfig.small(len(tok))
+    model = BertForPreTraining(config)
+    gen = torch.Generator().manual_seed(seed)
+    train = [normalize_numbers(t) for t in data.peoples_daily_texts("train")]
+    valid = [normalize_numbers(t) for t in data.peoples_daily_texts("valid")]
+    valid_pairs = nsp_pairs(valid, torch.Generator().manual_seed(1))[:1024]
+    vgen = torch.Generator().manual_seed(2)
+    valid_batches = [pretraining_batch(valid_pairs[i:i + 64], tok, hp["max_len"], generator=vgen)
+                     for i in range(0, len(valid_pairs), 64)]
+    opt = adamw(model, hp["lr"], hp["weight_decay"])
+    sched = warmup_linear(opt, hp["steps"])
+    pairs, history, t0, running = [], [], time.perf_counter(), []
+    bar = tqdm(range(1, hp["steps"] + 1), desc="BERT 预训练")
+    for step in bar:
+        if len(pairs) < hp["batch_size"]:                        # 每轮重新配对、重新洗牌
+            pairs = nsp_pairs(train, gen)
+            pairs = [pairs[i] for i in torch.randperm(len(pairs), generator=gen).tolist()]
+        batch = pretraining_batch(pairs[:hp["batch_size"]], tok, hp["max_len"], generator=gen)
+        pairs = pairs[hp["batch_size"]:]
+        model.train()
+        loss, mlm, nsp = model.loss(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        running.append((mlm.item(), nsp.item()))
+        if step % 100 == 0 or step == hp["steps"]:
+            acc = pretraining_accuracy(model, valid_batches)
+            history.append({"step": step, "seconds": round(time.perf_counter() - t0, 1),
+                            "mlm_loss": round(sum(m for m, _ in running) / len(running), 4),
+                            "nsp_loss": round(sum(n for _, n in running) / len(running), 4),
+                            "mlm_acc": round(acc["mlm_acc"], 4), "nsp_acc": round(acc["nsp_acc"], 4)})
+            running = []
+            bar.set_postfix(mlm=history[-1]["mlm_acc"], nsp=history[-1]["nsp_acc"])
+    meta = {
+        "config": asdict(config), "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
+        "data": "人民日报 1998-01 训练集的相邻句对（数字换成 #NUM#）；验证集上固定的 1024 对、固定掩码用来监控",
+        "optimizer": f"AdamW（权重衰减 {hp['weight_decay']}），学习率峰值 {hp['lr']}，10% 升温后线性下降，"
+                     f"batch={hp['batch_size']}，最长 {hp['max_len']}，steps={hp['steps']}",
+        "train_seconds": history[-1]["seconds"], "history": history,
+        "metrics": {"valid_mlm_acc": history[-1]["mlm_acc"], "valid_nsp_acc": history[-1]["nsp_acc"]},
+    }
+    return model, meta

@@ -1,0 +1,162 @@
+"""BERT：与 Hugging Face 的 BertModel 逐位相等、参数量、预训练数据、分类池化。"""
+import pytest
+import torch
+
+from lmcourse.masking import IGNORE_INDEX
+from lmcourse.models.bert import (BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel,
+                                  collate, count_parameters, encode_pair, nsp_pairs, pretraining_batch,
+                                  warmup_linear)
+from lmcourse.text import CharTokenizer
+
+transformers = pytest.importorskip("transformers")
+
+
+def _hf(dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    cfg = transformers.BertConfig(vocab_size=120, hidden_size=48, num_hidden_layers=3, num_attention_heads=4,
+                                  intermediate_size=96, max_position_embeddings=40, attn_implementation="eager")
+    return transformers.BertModel(cfg).to(dtype).eval()
+
+
+def _inputs():
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 120, (3, 12), generator=g)
+    types = torch.randint(0, 2, (3, 12), generator=g)
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[1, 8:] = 0
+    mask[2, 5:] = 0
+    return ids, types, mask
+
+
+def test_bert_matches_hugging_face_float64():
+    ref = _hf()
+    ours = BertModel.from_hf(ref).eval()
+    ids, types, mask = _inputs()
+    out = ref(input_ids=ids, token_type_ids=types, attention_mask=mask)
+    seq, pooled = ours(ids, types, mask)
+    keep = mask.bool()
+    assert (out.last_hidden_state - seq)[keep].abs().max() < 1e-9
+    assert (out.pooler_output - pooled).abs().max() < 1e-9
+
+
+def test_bert_matches_hugging_face_float32_and_gradients():
+    ref = _hf(torch.float32, seed=3)
+    ours = BertModel.from_hf(ref).eval()
+    ids, types, mask = _inputs()
+    a = ref(input_ids=ids, token_type_ids=types, attention_mask=mask).pooler_output
+    b = ours(ids, types, mask)[1]
+    assert (a - b).abs().max() < 1e-4
+    a.sum().backward()
+    b.sum().backward()
+    g_ref = ref.encoder.layer[0].intermediate.dense.weight.grad
+    g_ours = ours.layers[0].linear1.weight.grad
+    assert (g_ref - g_ours).abs().max() < 1e-4
+
+
+def test_from_hf_rejects_other_models():
+    with pytest.raises(TypeError, match="ref"):
+        BertModel.from_hf(torch.nn.Linear(2, 2))
+
+
+def test_parameter_counts_match_the_paper_and_the_modules():
+    assert round(count_parameters(BertConfig.base()) / 1e6) == 109      # 论文写 110M
+    assert round(count_parameters(BertConfig.large()) / 1e6) == 335     # 论文写 340M
+    for cfg in (BertConfig.base(), BertConfig.large(), BertConfig.small(500)):
+        with torch.device("meta"):
+            model = BertModel(cfg)
+        assert sum(p.numel() for p in model.parameters()) == count_parameters(cfg)
+
+
+def test_config_checks():
+    with pytest.raises(ValueError, match="num_attention_heads"):
+        BertConfig(hidden_size=100, num_attention_heads=3)
+    with pytest.raises(TypeError, match="config"):
+        BertModel({"hidden_size": 8})
+    model = BertModel(BertConfig.small(50, max_position_embeddings=8))
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(torch.zeros(1, 9, dtype=torch.long))
+    with pytest.raises(ValueError, match="input_ids"):
+        model(torch.zeros(9, dtype=torch.long))
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return CharTokenizer.from_texts(["今天天气很好。", "我们去公园散步。", "明天可能下雨。", "他买了三本书。"])
+
+
+def test_encode_pair_layout_and_truncation(tok):
+    ids, types = encode_pair(tok, "今天", "下雨")
+    assert tok.decode(ids) == "[CLS]今天[SEP]下雨[SEP]"
+    assert types == [0, 0, 0, 0, 1, 1, 1]
+    ids, types = encode_pair(tok, "今天天气很好", "雨", max_len=7)
+    assert len(ids) == 7 and tok.decode(ids) == "[CLS]今天天[SEP]雨[SEP]"   # 先截较长的一句
+    with pytest.raises(ValueError, match="max_len"):
+        encode_pair(tok, "今天", "下雨", max_len=4)
+
+
+def test_nsp_pairs_half_next_and_pretraining_batch(tok):
+    sents = [f"句子{i}" for i in range(2000)]
+    pairs = nsp_pairs(sents, torch.Generator().manual_seed(0))
+    labels = torch.tensor([y for _, _, y in pairs]).float()
+    assert abs(labels.mean().item() - 0.5) < 0.04
+    assert all((b == sents[sents.index(a) + 1]) == bool(y) for a, b, y in pairs[:300])
+    batch = pretraining_batch([("今天天气很好。", "我们去公园散步。", 1), ("明天", "他买了三本书。", 0)], tok,
+                              generator=torch.Generator().manual_seed(0))
+    assert batch["input_ids"].shape == batch["mlm_labels"].shape == batch["attention_mask"].shape
+    special = torch.isin(collate([encode_pair(tok, "明天", "他买了三本书。")], 0)["input_ids"],
+                         torch.tensor([tok.cls_id, tok.sep_id]))
+    assert (batch["mlm_labels"][1, :special.size(1)][special[0]] == IGNORE_INDEX).all()
+    assert (batch["mlm_labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()   # 填充从不选
+    assert batch["nsp_labels"].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="sentences"):
+        nsp_pairs(["一", "二"])
+
+
+def test_pretraining_loss_and_positions(tok):
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig.small(len(tok), hidden_size=32, num_attention_heads=2, intermediate_size=64)).eval()
+    batch = pretraining_batch(nsp_pairs(["今天天气很好。", "我们去公园散步。", "明天可能下雨。", "他买了三本书。"],
+                                        torch.Generator().manual_seed(0)), tok, p=0.5, generator=torch.Generator().manual_seed(0))
+    full, nsp = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    picked = batch["mlm_labels"] != IGNORE_INDEX
+    part, _ = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], picked)
+    assert torch.allclose(full[picked], part, atol=1e-6)
+    total, mlm, nsp_loss = model.loss(batch)
+    assert torch.isclose(total, mlm + nsp_loss)
+    # MLM 的输出层与输入字向量共享同一个矩阵
+    assert model.bert.embeddings.word_embeddings.weight.grad is None
+    total.backward()
+    assert model.bert.embeddings.word_embeddings.weight.grad is not None
+
+
+@pytest.mark.parametrize("pooling, width", [("cls", 32), ("mean", 32), ("max", 32), ("mean_max", 64)])
+def test_classifier_pooling_ignores_padding(tok, pooling, width):
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig.small(len(tok), hidden_size=32, num_attention_heads=2,
+                                                           intermediate_size=64), 2, pooling=pooling).eval()
+    assert model.classifier.in_features == width
+    short = collate([encode_pair(tok, "今天天气")], tok.pad_id)
+    padded = collate([encode_pair(tok, "今天天气"), encode_pair(tok, "我们去公园散步了很久")], tok.pad_id)
+    a = model(**short)
+    b = model(**padded)[:1]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_classifier_checks(tok):
+    cfg = BertConfig.small(len(tok))
+    with pytest.raises(ValueError, match="pooling"):
+        BertForSequenceClassification(cfg, 2, pooling="attention")
+    with pytest.raises(ValueError, match="num_layers"):
+        BertForSequenceClassification(cfg, 2, num_layers=9)
+
+
+def test_warmup_linear_schedule():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_linear(opt, 100, warmup=0.1)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0) and lrs[9] == pytest.approx(1.0)
+    assert lrs[-1] < 0.02

@@ -1,0 +1,69 @@
+"""情感微调的工具：预处理、按长度分桶、数据增强、分类器的构建。"""
+import pytest
+import torch
+
+from lmcourse.finetune import FineTuneConfig, augment_text, build_classifier, length_batches, make_batch, preprocess
+from lmcourse.models.bert import BertConfig, BertForPreTraining
+from lmcourse.text import CharTokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return CharTokenizer.from_texts(["这个手机非常好用，推荐购买。", "质量太差了，不会再买"])
+
+
+def test_preprocess_adds_special_tokens_numbers_and_truncates(tok):
+    items = [{"text": "手机用了3年", "label": 1}, {"text": "好" * 300, "label": 0}]
+    out = preprocess(items, tok, max_len=16)
+    assert tok.decode(out[0]["ids"]) == "[CLS]手机用了#NUM#[UNK][SEP]"
+    assert len(out[1]["ids"]) == 16 and out[1]["label"] == 0
+    assert items[0].keys() == {"text", "label"}           # 不改原数据
+    with pytest.raises(TypeError, match="items"):
+        preprocess(["手机"], tok)
+
+
+def test_length_batches_cover_everything_once_and_group_lengths():
+    examples = [{"ids": [0] * n} for n in torch.randint(1, 200, (1000,)).tolist()]
+    batches = length_batches(examples, 10, torch.Generator().manual_seed(0))
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000))
+    spread = sum(max(len(examples[i]["ids"]) for i in b) - min(len(examples[i]["ids"]) for i in b) for b in batches)
+    assert spread / len(batches) < 20                    # 同一批里的长度相近
+    assert length_batches(examples, 10, shuffle=False) == length_batches(examples, 10, shuffle=False)
+
+
+def test_augment_text_is_seeded_and_keeps_most_chars():
+    text = "这个手机非常好用，推荐大家购买，物流也很快"
+    a = augment_text(text, torch.Generator().manual_seed(0))
+    b = augment_text(text, torch.Generator().manual_seed(0))
+    assert a == b and a != text and len(a) >= len(text) * 0.6
+    assert augment_text("好", torch.Generator().manual_seed(0)) == "好"
+    with pytest.raises(ValueError, match="p_delete"):
+        augment_text(text, p_delete=2)
+
+
+def test_build_classifier_loads_pretrained_encoder(tok):
+    torch.manual_seed(0)
+    pre = BertForPreTraining(BertConfig.small(len(tok), hidden_size=32, num_attention_heads=2, intermediate_size=64))
+    from dataclasses import asdict
+    states = {"config": asdict(pre.bert.config), "news": pre.state_dict()}
+    model = build_classifier(FineTuneConfig(num_layers=2, pooling="mean_max"), states)
+    assert len(model.bert.layers) == 2
+    assert torch.equal(model.bert.layers[1].linear1.weight, pre.bert.layers[1].linear1.weight)
+    scratch = build_classifier(FineTuneConfig(init="scratch"), states)
+    assert not torch.equal(scratch.bert.embeddings.word_embeddings.weight, pre.bert.embeddings.word_embeddings.weight)
+    batch = make_batch(preprocess([{"text": "好用", "label": 1}, {"text": "太差了", "label": 0}], tok), [0, 1], tok.pad_id)
+    assert model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]).shape == (2, 2)
+
+
+def test_ner_examples_and_span_f1(tok):
+    from lmcourse.finetune import NER_TAGS, ner_examples, span_f1, tags_to_spans
+
+    ex = ner_examples([("江泽民在北京", [(0, 3, "PER"), (4, 6, "LOC")])], tok)[0]
+    assert len(ex["ids"]) == len(ex["tags"]) == 8
+    tags = [NER_TAGS[t] for t in ex["tags"][1:-1]]
+    assert tags == ["B-PER", "I-PER", "I-PER", "O", "B-LOC", "I-LOC"]
+    assert tags_to_spans(tags) == {(0, 3, "PER"), (4, 6, "LOC")}
+    assert tags_to_spans(["I-ORG", "I-ORG", "O", "B-LOC", "I-PER"]) == {(0, 2, "ORG"), (3, 4, "LOC"), (4, 5, "PER")}
+    p, r, f = span_f1([{(0, 3, "PER"), (4, 6, "LOC")}], [{(0, 3, "PER"), (4, 5, "LOC")}])
+    assert (p, r, f) == (0.5, 0.5, 0.5)
