@@ -223,7 +223,7 @@ TRICKS = [  # (名称, 相对基线的改动)
     ("领域自适应预训练（评论 MLM）", {"init": "dapt"}),
     ("不预训练（随机初始化）", {"init": "scratch"}),
 ]
-SENTIMENT = dict(dapt_steps=1500, final_epochs=3.0)
+SENTIMENT = dict(dapt_steps=800, final_epochs=3.0)
 
 
 def from_checkpoint():
