@@ -223,7 +223,7 @@ TRICKS = [  # (名称, 相对基线的改动)
     ("领域自适应预训练（评论 MLM）", {"init": "dapt"}),
     ("不预训练（随机初始化）", {"init": "scratch"}),
 ]
-SENTIMENT = dict(dapt_steps=800, final_epochs=3.0)
+SENTIMENT = dict(dapt_steps=800, final_dapt_steps=2500, final_epochs=4.0)
 
 
 def from_checkpoint():
@@ -255,8 +255,8 @@ def train_checkpoint(seed=0, **overrides):
     dapt_history = dapt(pre, [d["text"] for d in raw["train"]], tok, hp["dapt_steps"], seed=seed)
     states["dapt"] = pre.state_dict()
     base = FineTuneConfig()
-    table = []
-    for name, change in TRICKS:
+    table = list(hp.get("reuse_tricks") or [])
+    for name, change in TRICKS[len(table):]:
         set_seed(seed)
         ft = replace(base, **change)
         model = build_classifier(ft, states)
@@ -276,6 +276,12 @@ def train_checkpoint(seed=0, **overrides):
             if row["valid_auc"] > table[0]["valid_auc"] and (k not in best or row["valid_auc"] > best[k][1]):
                 best[k] = (v, row["valid_auc"])
     final = replace(base, epochs=hp["final_epochs"], **{k: v for k, (v, _) in best.items()})
+    final_dapt = None
+    if final.init == "dapt" and hp["final_dapt_steps"] > hp["dapt_steps"]:   # 领域自适应预训练有用：最终模型再多读几遍评论
+        set_seed(seed)
+        final_dapt = dapt(pre, [d["text"] for d in raw["train"]], tok, hp["final_dapt_steps"] - hp["dapt_steps"],
+                          seed=seed + 1)
+        states["dapt"] = pre.state_dict()
     set_seed(seed)
     model = build_classifier(final, states)
     history, valid_scores = fine_tune(model, train, valid, final, tok, seed, desc="最终模型")
@@ -285,8 +291,9 @@ def train_checkpoint(seed=0, **overrides):
     meta = {
         "config": pre_meta["config"], "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
         "data": "lmcourse.data.load_sentiment()：去重、删掉矛盾文本后 8:1:1 分层划分；技巧在 valid 上比较，test 只报告最终模型",
-        "pretrained_from": "bert_news", "dapt_steps": hp["dapt_steps"],
+        "pretrained_from": "bert_news", "dapt_steps": hp["dapt_steps"], "final_dapt_steps": hp["final_dapt_steps"],
         "dapt_history": dapt_history.records, "tricks": table,
+        "final_dapt_history": final_dapt.records if final_dapt else None,
         "final_config": asdict(final),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "metrics": {"valid_auc": round(history.last["valid_auc"], 4),
