@@ -255,7 +255,7 @@ def train_checkpoint(seed=0, **overrides):
     dapt_history = dapt(pre, [d["text"] for d in raw["train"]], tok, hp["dapt_steps"], seed=seed)
     states["dapt"] = pre.state_dict()
     base = FineTuneConfig()
-    table = list(hp.get("reuse_tricks") or [])
+    table = list(hp.get("reuse_tricks") or [])          # reuse_tricks：沿用已算好的技巧表，只重做最终阶段
     for name, change in TRICKS[len(table):]:
         set_seed(seed)
         ft = replace(base, **change)
