@@ -50,11 +50,16 @@ def info(name):
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def load_state(name):
-    """读检查点的权重（weights_only=True），转回 float32。"""
+def load_state(name, tokenizer=None):
+    """读检查点的权重（weights_only=True），转回 float32。
+
+    给了 tokenizer 时核对字表指纹：字表变了而权重没变，就报错并给出重建命令。
+    """
     import torch
 
     meta = info(name)
+    if tokenizer is not None and meta["vocab_hash"] != vocab_hash(tokenizer):
+        raise ValueError(f"检查点 {name} 的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt {name}")
     state = torch.load(DIR / f"{name}.pt", map_location="cpu", weights_only=True)
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
 

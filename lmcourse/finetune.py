@@ -230,9 +230,7 @@ def from_checkpoint():
     """载入最终的情感分类模型，返回 (BertForSequenceClassification, meta)。"""
     from lmcourse import ckpt, data
 
-    state, meta = ckpt.load_state("bert_sentiment")
-    if meta["vocab_hash"] != ckpt.vocab_hash(data.bert_tokenizer()):
-        raise ValueError("检查点的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt bert_sentiment")
+    state, meta = ckpt.load_state("bert_sentiment", data.bert_tokenizer())
     ft = FineTuneConfig(**meta["final_config"])
     model = BertForSequenceClassification(BertConfig(**meta["config"]), 2, pooling=ft.pooling, dropout=ft.dropout,
                                           num_layers=ft.num_layers)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import lmcourse
-from lmcourse import ckpt, viz
+from lmcourse import ckpt, data, viz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,3 +109,12 @@ def test_notebooks_have_no_bad_stored_outputs():
 def test_space_between_chinese_and_latin():
     code = subprocess.call([sys.executable, str(ROOT / "tools" / "check_spacing.py")])
     assert code == 0, "中文与英文、数字之间要加空格：见上面列出的位置"
+
+
+def test_checkpoint_vocab_check():
+    from lmcourse.text import CharTokenizer
+
+    with pytest.raises(ValueError, match="nnlm"):
+        ckpt.load_state("nnlm", CharTokenizer(["甲", "乙"]))
+    state, meta = ckpt.load_state("nnlm", data.lm_tokenizer())
+    assert meta["name"] == "nnlm" and state

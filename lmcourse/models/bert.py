@@ -336,9 +336,7 @@ def from_checkpoint(name="bert_news"):
     """载入随包分发的小 BERT 预训练检查点，返回 (BertForPreTraining, meta)。"""
     from lmcourse import ckpt, data
 
-    state, meta = ckpt.load_state(name)
-    if meta["vocab_hash"] != ckpt.vocab_hash(data.bert_tokenizer()):
-        raise ValueError(f"检查点的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt {name}")
+    state, meta = ckpt.load_state(name, data.bert_tokenizer())
     model = BertForPreTraining(BertConfig(**meta["config"]))
     model.load_state_dict(state)
     return model.eval(), meta

@@ -147,9 +147,7 @@ def from_checkpoint():
     """载入随包分发的 biLM 检查点，返回 (model, meta)。"""
     from lmcourse import ckpt, data
 
-    state, meta = ckpt.load_state("elmo")
-    if meta["vocab_hash"] != ckpt.vocab_hash(data.lm_tokenizer()):
-        raise ValueError("检查点的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt elmo")
+    state, meta = ckpt.load_state("elmo", data.lm_tokenizer())
     cfg = dict(meta["config"], cutoffs=tuple(meta["config"]["cutoffs"]))
     model = BiLM(ELMoConfig(**cfg))
     model.load_state_dict(state)

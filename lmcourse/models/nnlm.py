@@ -89,9 +89,7 @@ def from_checkpoint():
     """载入随包分发的 NNLM 检查点，返回 (model, meta)。"""
     from lmcourse import ckpt, data
 
-    state, meta = ckpt.load_state("nnlm")
-    if meta["vocab_hash"] != ckpt.vocab_hash(data.lm_tokenizer()):
-        raise ValueError("检查点的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt nnlm")
+    state, meta = ckpt.load_state("nnlm", data.lm_tokenizer())
     model = NNLM(NNLMConfig(**meta["config"]))
     model.load_state_dict(state)
     return model.eval(), meta

@@ -120,9 +120,7 @@ def from_checkpoint():
     """载入随包分发的 LSTM 语言模型检查点，返回 (model, meta)。"""
     from lmcourse import ckpt, data
 
-    state, meta = ckpt.load_state("lstm_lm")
-    if meta["vocab_hash"] != ckpt.vocab_hash(data.lm_tokenizer()):
-        raise ValueError("检查点的字表与当前数据建出的字表不一致，请重建：python -m lmcourse.ckpt lstm_lm")
+    state, meta = ckpt.load_state("lstm_lm", data.lm_tokenizer())
     cfg = dict(meta["config"], cutoffs=tuple(meta["config"]["cutoffs"]))
     model = CharRNNLM(RNNLMConfig(**cfg))
     model.load_state_dict(state)
