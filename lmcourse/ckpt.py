@@ -5,7 +5,6 @@ NAME.pt（fp16 权重）和 NAME.json（配置、数据划分、训练时间、�
 重建一个：python -m lmcourse.ckpt NAME；全部重建：make checkpoints。
 """
 import hashlib
-import importlib
 import json
 import platform
 import sys
@@ -14,14 +13,7 @@ from pathlib import Path
 from lmcourse._check import check_choice
 
 DIR = Path(__file__).parent / "checkpoints"
-# 名称 -> 训练它的函数（"模块:函数"）。函数返回 (model, meta)。
-RECIPES = {
-    "nnlm": "lmcourse.models.nnlm:train_checkpoint",
-    "lstm_lm": "lmcourse.models.rnn:train_checkpoint",
-    "elmo": "lmcourse.models.elmo:train_checkpoint",
-    "bert_news": "lmcourse.models.bert:train_checkpoint",
-    "bert_sentiment": "lmcourse.finetune:train_checkpoint",
-}
+NAMES = ("nnlm", "lstm_lm", "elmo", "bert_news", "bert_sentiment")   # 配方见 lmcourse/recipes/
 
 
 def vocab_hash(tokenizer):
@@ -43,7 +35,7 @@ def save(name, model, meta):
 
 def info(name):
     """读检查点的说明（配置、训练时间、指标……）。"""
-    check_choice("name", name, tuple(RECIPES))
+    check_choice("name", name, NAMES)
     path = DIR / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"检查点 {name} 不存在，请先运行：python -m lmcourse.ckpt {name}")
@@ -65,18 +57,19 @@ def load_state(name, tokenizer=None):
 
 
 def build(name):
-    check_choice("name", name, tuple(RECIPES))
-    module, func = RECIPES[name].split(":")
-    model, meta = getattr(importlib.import_module(module), func)()
+    check_choice("name", name, NAMES)
+    from lmcourse.recipes import RECIPES
+
+    model, meta = RECIPES[name]()
     meta = save(name, model, meta)
     print(json.dumps({k: meta[k] for k in ("name", "train_seconds", "metrics")}, ensure_ascii=False))
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    names = list(RECIPES) if argv == ["all"] else argv
+    names = list(NAMES) if argv == ["all"] else argv
     if not names:
-        print(f"用法：python -m lmcourse.ckpt NAME|all，NAME 为 {'、'.join(RECIPES)}")
+        print(f"用法：python -m lmcourse.ckpt NAME|all，NAME 为 {'、'.join(NAMES)}")
         return 2
     for name in names:
         build(name)

@@ -1,10 +1,6 @@
-"""BERT 微调做评论情感分类：预处理、按长度分桶的批次、数据增强、领域自适应预训练，以及比赛技巧的逐项对比。
+"""BERT 微调做评论情感分类：预处理、按长度分桶的批次、数据增强、微调（用 train.fit），以及命名实体识别的小工具。
 
-检查点：python -m lmcourse.ckpt bert_sentiment（先要有 bert_news）。它做三件事：
-1. 在评论训练集的文本上继续做 MLM（领域自适应预训练，DAPT），得到"读过评论"的 BERT；
-2. 从同一个基线出发，每次只改一项（池化方式、权重衰减、dropout、层数、数据增强、DAPT、不预训练），
-   各微调同样的步数，在验证集上比 AUC，结果写进 meta["tricks"]；
-3. 把验证集上有帮助的改动合起来，训练更久，得到最终模型，在测试集上报告 AUC。
+检查点 bert_sentiment 的配方（技巧逐项对比 + 最终模型）在 lmcourse/recipes/bert.py。
 """
 import math
 import time
@@ -14,9 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lmcourse._check import check_int, check_number, check_type
-from lmcourse.masking import mask_tokens
-from lmcourse.models.bert import (BertConfig, BertForPreTraining, BertForSequenceClassification, adamw, collate,
-                                  encode_pair, warmup_linear)
+from lmcourse.models.bert import BertConfig, BertForSequenceClassification, collate, encode_pair
 from lmcourse.text import normalize_numbers
 
 MAX_LEN = 128
@@ -88,14 +82,14 @@ class FineTuneConfig:
     dropout: float = 0.1          # 分类层前的 dropout
     num_layers: int = 4           # 用前几个 Transformer 块
     augment: bool = False         # 训练时一半的批次换成增强过的文本
-    init: str = "news"            # news = 人民日报预训练；dapt = 再在评论上做 MLM；scratch = 随机初始化
+    init: str = "news"            # news = 用 bert_news 预训练的权重；scratch = 随机初始化
     epochs: float = 1.0
     lr: float = 3e-4
     batch_size: int = 32
 
 
 def build_classifier(ft, states):
-    """按 FineTuneConfig 建分类模型；states 是 {'news': ..., 'dapt': ...} 预训练权重（BertForPreTraining 的）。"""
+    """按 FineTuneConfig 建分类模型；states 是 {'config': ..., 'news': BertForPreTraining 的预训练权重}。"""
     config = BertConfig(**states["config"])
     model = BertForSequenceClassification(config, 2, pooling=ft.pooling, dropout=ft.dropout)
     if ft.init != "scratch":
@@ -108,7 +102,7 @@ def build_classifier(ft, states):
 def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="微调"):
     """微调 ft.epochs 轮，结束时在验证集上评估。返回 (History, 验证集打分)。"""
     from lmcourse import metrics
-    from lmcourse.train import fit
+    from lmcourse.train import adamw, fit, schedule
 
     gen = torch.Generator().manual_seed(seed)
     per_epoch = math.ceil(len(train) / ft.batch_size)
@@ -136,31 +130,9 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
         return {"valid_auc": metrics.auc([d["label"] for d in valid], scores)}
 
     opt = adamw(model, ft.lr, ft.weight_decay)
-    history = fit(model, get_batch, loss_fn, steps, optimizer=opt, scheduler=warmup_linear(opt, steps),
+    history = fit(model, get_batch, loss_fn, steps, optimizer=opt, scheduler=schedule(opt, steps, warmup=0.1),
                   eval_fn=eval_fn, eval_every=steps, desc=desc, progress=progress)
     return history, scores
-
-
-def dapt(model, texts, tokenizer, steps, batch_size=32, lr=3e-4, seed=0, progress=True):
-    """领域自适应预训练：在评论文本上继续做 MLM（没有句对，不做 NSP）。返回 History。"""
-    from lmcourse.train import fit
-
-    gen = torch.Generator().manual_seed(seed)
-    encoded = [{"ids": encode_pair(tokenizer, normalize_numbers(t))[0]} for t in texts]
-    plan = []
-
-    def get_batch(step):
-        nonlocal plan
-        if not plan:
-            plan = length_batches(encoded, batch_size, gen)
-        rows = [(encoded[i]["ids"], [0] * len(encoded[i]["ids"])) for i in plan.pop()]
-        b = collate(rows, tokenizer.pad_id)
-        b["input_ids"], b["mlm_labels"] = mask_tokens(b["input_ids"], tokenizer, generator=gen)
-        return b
-
-    opt = adamw(model, lr)
-    return fit(model, get_batch, lambda m, b: m.loss(b)[0], steps, optimizer=opt,
-               scheduler=warmup_linear(opt, steps), desc="评论上的 MLM", progress=progress)
 
 
 # ---------- 命名实体识别：人民日报的 nr / ns / nt，按字打 BIO 标签 ----------
@@ -208,24 +180,7 @@ def span_f1(gold, pred):
     return precision, recall, 2 * precision * recall / max(precision + recall, 1e-12)
 
 
-# ---------- 检查点：python -m lmcourse.ckpt bert_sentiment ----------
-TRICKS = [  # (名称, 相对基线的改动)
-    ("基线：[CLS] 池化", {}),
-    ("平均池化 mean", {"pooling": "mean"}),
-    ("最大池化 max", {"pooling": "max"}),
-    ("拼接 mean_max", {"pooling": "mean_max"}),
-    ("不做权重衰减", {"weight_decay": 0.0}),
-    ("权重衰减 0.1", {"weight_decay": 0.1}),
-    ("不用 dropout", {"dropout": 0.0}),
-    ("dropout 0.3", {"dropout": 0.3}),
-    ("只用 2 个 Transformer 块", {"num_layers": 2}),
-    ("数据增强（删字、换序）", {"augment": True}),
-    ("领域自适应预训练（评论 MLM）", {"init": "dapt"}),
-    ("不预训练（随机初始化）", {"init": "scratch"}),
-]
-SENTIMENT = dict(dapt_steps=800, final_dapt_steps=2500, final_epochs=4.0)
-
-
+# ---------- 检查点：python -m lmcourse.ckpt bert_sentiment（配方见 lmcourse/recipes/bert.py） ----------
 def from_checkpoint():
     """载入最终的情感分类模型，返回 (BertForSequenceClassification, meta)。"""
     from lmcourse import ckpt, data
@@ -236,68 +191,3 @@ def from_checkpoint():
                                           num_layers=ft.num_layers)
     model.load_state_dict(state)
     return model.eval(), meta
-
-
-def train_checkpoint(seed=0, **overrides):
-    from lmcourse import ckpt, data, metrics, set_seed
-    from lmcourse.models.bert import from_checkpoint as load_pretrained
-
-    hp = dict(SENTIMENT, **overrides)
-    t0 = time.perf_counter()
-    tok = data.bert_tokenizer()
-    raw = data.load_sentiment()
-    train, valid, test = (preprocess(raw[s], tok) for s in ("train", "valid", "test"))
-    pre, pre_meta = load_pretrained("bert_news")
-    states = {"config": pre_meta["config"], "news": {k: v.clone() for k, v in pre.state_dict().items()}}
-    set_seed(seed)
-    dapt_history = dapt(pre, [d["text"] for d in raw["train"]], tok, hp["dapt_steps"], seed=seed)
-    states["dapt"] = pre.state_dict()
-    base = FineTuneConfig()
-    table = list(hp.get("reuse_tricks") or [])          # reuse_tricks：沿用已算好的技巧表，只重做最终阶段
-    for name, change in TRICKS[len(table):]:
-        set_seed(seed)
-        ft = replace(base, **change)
-        model = build_classifier(ft, states)
-        history, scores = fine_tune(model, train, valid, ft, tok, seed, desc=name)
-        y = [d["label"] for d in valid]
-        row = {"name": name, "change": change, "valid_auc": round(history.last["valid_auc"], 4),
-               "valid_acc@0.5": round(metrics.accuracy(y, [int(s >= 0.5) for s in scores]), 4),
-               "seconds": round(history.last["seconds"], 1)}
-        t, acc = metrics.best_threshold(y, scores, "accuracy")
-        row["best_threshold"], row["valid_acc@best"] = round(t, 4), round(acc, 4)
-        table.append(row)
-        print(row, flush=True)
-    # 最终模型：验证集上胜过基线的改动合起来（同一项取最好的一个），训练更久
-    best = {}
-    for row in table[1:]:
-        for k, v in row["change"].items():
-            if row["valid_auc"] > table[0]["valid_auc"] and (k not in best or row["valid_auc"] > best[k][1]):
-                best[k] = (v, row["valid_auc"])
-    final = replace(base, epochs=hp["final_epochs"], **{k: v for k, (v, _) in best.items()})
-    final_dapt = None
-    if final.init == "dapt" and hp["final_dapt_steps"] > hp["dapt_steps"]:   # 领域自适应预训练有用：最终模型再多读几遍评论
-        set_seed(seed)
-        final_dapt = dapt(pre, [d["text"] for d in raw["train"]], tok, hp["final_dapt_steps"] - hp["dapt_steps"],
-                          seed=seed + 1)
-        states["dapt"] = pre.state_dict()
-    set_seed(seed)
-    model = build_classifier(final, states)
-    history, valid_scores = fine_tune(model, train, valid, final, tok, seed, desc="最终模型")
-    test_scores = predict(model, test)
-    y_valid, y_test = [d["label"] for d in valid], [d["label"] for d in test]
-    t, _ = metrics.best_threshold(y_valid, valid_scores, "accuracy")
-    meta = {
-        "config": pre_meta["config"], "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
-        "data": "lmcourse.data.load_sentiment()：去重、删掉矛盾文本后 8:1:1 分层划分；技巧在 valid 上比较，test 只报告最终模型",
-        "pretrained_from": "bert_news", "dapt_steps": hp["dapt_steps"], "final_dapt_steps": hp["final_dapt_steps"],
-        "dapt_history": dapt_history.records, "tricks": table,
-        "final_dapt_history": final_dapt.records if final_dapt else None,
-        "final_config": asdict(final),
-        "train_seconds": round(time.perf_counter() - t0, 1),
-        "metrics": {"valid_auc": round(history.last["valid_auc"], 4),
-                    "test_auc": round(metrics.auc(y_test, test_scores), 4),
-                    "threshold": round(t, 4),
-                    "test_acc@0.5": round(metrics.accuracy(y_test, [int(s >= 0.5) for s in test_scores]), 4),
-                    "test_acc@threshold": round(metrics.accuracy(y_test, [int(s >= t) for s in test_scores]), 4)},
-    }
-    return model, meta

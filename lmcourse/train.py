@@ -1,13 +1,22 @@
-"""训练与评估循环：带 tqdm 进度条，并把过程记进一个能画图的 History。"""
+"""全书唯一的训练循环：梯度累积、梯度裁剪、升温 + 衰减的学习率、定期评估、进度条、可画图的记录、断点续训。
+
+各章的短训练、检查点的配方、微调和 `python -m lmcourse.pretrain` 都用这里的 fit。
+在 torchrun 启动的多进程里（DistributedDataParallel），fit 只让 0 号进程显示进度、评估和写文件。
+"""
+import math
+import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from lmcourse._check import check_int, check_number
+from lmcourse._check import check_choice, check_int, check_number
+
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass
 class History:
-    """训练记录：每次评估一行，含步数、已用秒数、这段时间的平均训练损失和评估指标。"""
+    """训练记录：每次评估一行，含步数、已用的训练秒数（不含评估）、这段时间的平均训练损失和评估指标。"""
 
     records: list = field(default_factory=list)
 
@@ -49,48 +58,169 @@ def evaluate(model, batches, loss_fn):
     return total / count
 
 
-def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, eval_fn=None, eval_every=None,
-        clip=1.0, desc="训练", history=None, progress=True, scheduler=None):
-    """用 Adam（或给定的 optimizer）训练 steps 步。
+def schedule(optimizer, steps, warmup=0, kind="linear", min_ratio=0.0):
+    """学习率调度：前 warmup 步从 0 线性升到峰值，之后按 kind 衰减到 峰值 × min_ratio。
 
-    get_batch(step) 给出一个批次；loss_fn(model, batch) 返回标量损失；
-    scheduler 为可选的学习率调度器，每步调用一次；
-    eval_fn(model) 返回指标字典（如 {"valid_loss": ...}），每 eval_every 步和最后一步调用。
-    返回 History（可在其上继续训练）。
+    kind：constant（不衰减）、linear（线性，BERT 的做法）、cosine（余弦）。warmup 可以是步数或 [0, 1) 的比例。
     """
     import torch
+
+    steps = check_int("steps", steps, minimum=1)
+    kind = check_choice("kind", kind, SCHEDULES)
+    check_number("min_ratio", min_ratio, minimum=0, maximum=1)
+    n_warm = int(steps * warmup) if isinstance(warmup, float) and warmup < 1 else check_int("warmup", warmup, minimum=0)
+
+    def factor(s):                           # s = 已完成的步数，0, 1, …
+        if s < n_warm:
+            return (s + 1) / n_warm
+        t = (s - n_warm) / max(1, steps - n_warm)
+        decay = {"constant": 1.0, "linear": 1.0 - t, "cosine": 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))}[kind]
+        return min_ratio + (1 - min_ratio) * max(0.0, decay)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def adamw(model, lr, weight_decay=0.01):
+    """AdamW；偏置和 LayerNorm 的参数不做权重衰减（BERT 的做法）。"""
+    import torch
+
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.dim() < 2 or "norm" in name.lower() else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+def dist_info():
+    """(本进程编号 rank, 进程总数 world)；没有用 torchrun 启动时为 (0, 1)。"""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _rng_state():
+    import numpy as np
+    import torch
+
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": random.getstate(),
+            "numpy": (kind, keys.tolist(), pos, has_gauss, cached)}
+
+
+def _set_rng_state(state):
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def save_state(path, model, optimizer, scheduler, history):
+    """续训用的完整状态：模型、优化器、调度器、步数、随机数状态、记录。"""
+    import torch
+
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "step": history.last.get("step", 0), "rng": _rng_state(), "history": history.records}, tmp)
+    tmp.replace(path)                         # 先写临时文件再改名：中途被打断也不会留下坏文件
+
+
+def load_state(path, model, optimizer, scheduler):
+    """读 save_state 写的状态（weights_only=True），放回模型、优化器、调度器和随机数发生器，返回 History。"""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    _unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    return History(list(state["history"]))
+
+
+def _unwrap(model):
+    return getattr(model, "module", model)
+
+
+def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=None, eval_fn=None, eval_every=None,
+        clip=1.0, accum=1, desc="训练", history=None, progress=True, state_path=None):
+    """训练到第 steps 步（从 history 的最后一步接着数），返回 History。
+
+    - get_batch(i) 给出第 i 个小批（i 从 1 数起）；accum > 1 时每步累积 accum 个小批的梯度。
+    - loss_fn(model, batch) 返回标量平均损失；或者是一个"目标"（objective）：有 count(batch) 方法
+      （这一批要预测的 token 数），调用时返回 (损失之和, 指标字典)。目标的损失按整步（所有小批、所有进程）
+      的 token 总数归一，所以结果与进程数、累积次数无关。
+    - scheduler 每步调用一次；eval_fn(model) 返回指标字典，每 eval_every 步和最后一步调用（只在 0 号进程）。
+    - state_path：每次评估时把完整状态写到这里；文件已存在时先读回来，接着训练（断点续训），
+      结果与一口气训练完全相同（前提是 get_batch(i) 只由 i 决定）。
+    """
+    import torch
+    import torch.distributed as dist
     from tqdm.auto import tqdm
 
     steps = check_int("steps", steps, minimum=1)
+    accum = check_int("accum", accum, minimum=1)
     check_number("lr", lr, minimum=0, strict=True)
     eval_every = check_int("eval_every", eval_every or max(1, steps // 10), minimum=1)
-    history = history if history is not None else History()
-    start_step = history.last.get("step", 0)
-    elapsed = history.last.get("seconds", 0.0)
+    rank, world = dist_info()
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = history if history is not None else History()
+    if state_path is not None and Path(state_path).exists():
+        history = load_state(state_path, model, optimizer, scheduler)
+    start = history.last.get("step", 0)
+    if start >= steps:
+        return history
+    elapsed = history.last.get("seconds", 0.0)
+    is_objective = hasattr(loss_fn, "count")
     model.train()
     running, n_running, t0 = 0.0, 0, time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(start + 1, steps + 1), desc=desc, disable=not progress or rank != 0, leave=False)
     for step in bar:
-        loss = loss_fn(model, get_batch(start_step + step))
+        batches = [get_batch((step - 1) * accum + i + 1) for i in range(accum)]
+        counts = [loss_fn.count(b) if is_objective else 1 for b in batches]
+        total = torch.tensor(float(sum(counts)))
+        if world > 1:
+            dist.all_reduce(total)                               # 整步（所有进程）要预测的 token 数
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        step_loss = 0.0
+        for i, batch in enumerate(batches):
+            sync = i == accum - 1 or not hasattr(model, "no_sync")
+            with torch.enable_grad() if sync else model.no_sync():  # 只在最后一个小批同步梯度
+                if is_objective:
+                    loss_sum, _ = loss_fn(model, batch)
+                else:
+                    loss_sum = loss_fn(model, batch)
+                (loss_sum * (world / total)).backward()           # DDP 会把各进程的梯度取平均，这里先乘回 world
+            step_loss += loss_sum.item()
+        if world > 1:
+            t = torch.tensor(step_loss)
+            dist.all_reduce(t)
+            step_loss = t.item()
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        running += loss.item()
+        running += step_loss / total.item()
         n_running += 1
         if step % eval_every == 0 or step == steps:
-            record = {"step": start_step + step, "seconds": elapsed + time.perf_counter() - t0,
-                      "train_loss": running / n_running}
-            if eval_fn is not None:
-                record.update(eval_fn(model))
+            record = {"step": step, "seconds": elapsed + time.perf_counter() - t0, "train_loss": running / n_running}
+            if eval_fn is not None and rank == 0:
+                t_eval = time.perf_counter()
+                record.update(eval_fn(_unwrap(model)))
                 model.train()
+                t0 += time.perf_counter() - t_eval                  # seconds 只算训练，不算评估
             history.records.append(record)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("loss")})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith(("loss", "ppl", "acc"))})
             running, n_running = 0.0, 0
+            if state_path is not None and rank == 0:
+                save_state(state_path, model, optimizer, scheduler, history)
     bar.close()
     return history

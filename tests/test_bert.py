@@ -4,8 +4,7 @@ import torch
 
 from lmcourse.masking import IGNORE_INDEX
 from lmcourse.models.bert import (BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel,
-                                  collate, count_parameters, encode_pair, nsp_pairs, pretraining_batch,
-                                  warmup_linear)
+                                  collate, count_parameters, encode_pair, nsp_pairs, pretraining_batch)
 from lmcourse.text import CharTokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -148,15 +147,3 @@ def test_classifier_checks(tok):
         BertForSequenceClassification(cfg, 2, pooling="attention")
     with pytest.raises(ValueError, match="num_layers"):
         BertForSequenceClassification(cfg, 2, num_layers=9)
-
-
-def test_warmup_linear_schedule():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = warmup_linear(opt, 100, warmup=0.1)
-    lrs = []
-    for _ in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] == pytest.approx(0.1) and max(lrs) == pytest.approx(1.0) and lrs[9] == pytest.approx(1.0)
-    assert lrs[-1] < 0.02

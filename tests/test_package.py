@@ -68,7 +68,7 @@ def test_heatmap_and_curves_check_labels():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["我", "们"]
 
 
-@pytest.mark.parametrize("name", sorted(ckpt.RECIPES))
+@pytest.mark.parametrize("name", ckpt.NAMES)
 def test_checkpoints_are_documented_and_load(name):
     meta = ckpt.info(name)
     for key in ("config", "command", "train_seconds", "metrics", "data", "vocab_hash"):

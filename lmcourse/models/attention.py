@@ -219,7 +219,11 @@ class MultiHeadAttention(nn.Module):
         k = F.linear(key, w_k, b_k).view(B, Tk, H, d).transpose(1, 2)    # (B, H, Tk, d)
         v = F.linear(value, w_v, b_v).view(B, Tk, H, d).transpose(1, 2)  # (B, H, Tk, d)
         p = self.dropout if self.training else 0.0
-        out, weights = scaled_dot_product_attention(q, k, v, mask, p)  # (B, H, Tq, d), (B, H, Tq, Tk)
+        if need_weights or _has_dead_rows(mask):
+            out, weights = scaled_dot_product_attention(q, k, v, mask, p)  # (B, H, Tq, d), (B, H, Tq, Tk)
+        else:                                                # 不要权重时用 torch 的融合实现，同一公式，快得多
+            fused_mask = ~mask if mask is not None and mask.dtype == torch.bool else mask  # torch 的布尔掩码 True = 可看
+            out, weights = F.scaled_dot_product_attention(q, k, v, fused_mask, dropout_p=p), None
         out = out.transpose(1, 2).reshape(B, Tq, self.embed_dim)       # 各头拼接 (B, Tq, E)
         out = self.out_proj(out)                                        # (B, Tq, E)
         if not need_weights:
@@ -267,6 +271,14 @@ class MultiHeadAttention(nn.Module):
         as_float = [torch.zeros(m.shape, dtype=dtype, device=m.device).masked_fill(m, float("-inf"))
                     if m.dtype == torch.bool else m.to(dtype) for m in masks]
         return as_float[0] if len(as_float) == 1 else as_float[0] + as_float[1]
+
+
+def _has_dead_rows(mask):
+    """掩码里是否有整行都不许看的 query（融合实现在这种行上给出 NaN，这里改走逐步实现，权重记为 0）。"""
+    if mask is None:
+        return False
+    blocked = mask if mask.dtype == torch.bool else torch.isneginf(mask)
+    return bool(blocked.all(-1).any())
 
 
 # ---------- 注意力池化 ----------

@@ -30,6 +30,7 @@ class BertConfig:
     hidden_dropout_prob: float = 0.1
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
+    norm_first: bool = False           # True：前归一化（pre-LN，GPT-2 的做法），小模型能用大得多的学习率
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -97,8 +98,11 @@ class BertModel(nn.Module):
         self.embeddings = BertEmbeddings(config)
         self.layers = nn.ModuleList(
             TransformerEncoderLayer(config.hidden_size, config.num_attention_heads, config.intermediate_size,
-                                    config.hidden_dropout_prob, activation="gelu", layer_norm_eps=config.layer_norm_eps)
+                                    config.hidden_dropout_prob, activation="gelu", layer_norm_eps=config.layer_norm_eps,
+                                    norm_first=config.norm_first)
             for _ in range(config.num_hidden_layers))
+        if config.norm_first:                            # 前归一化时最后一层的输出还要再过一次 LayerNorm
+            self.final_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size)
         self.apply(lambda m: init_weights(m, config.initializer_range))
 
@@ -119,8 +123,13 @@ class BertModel(nn.Module):
         x = self.embeddings(input_ids, token_type_ids)                                  # (B, T, H)
         weights = []
         for layer in self.layers:
-            x, w = layer(x, src_key_padding_mask=pad, need_weights=True)               # (B, T, H), (B, A, T, T)
-            weights.append(w)
+            if need_weights:
+                x, w = layer(x, src_key_padding_mask=pad, need_weights=True)           # (B, T, H), (B, A, T, T)
+                weights.append(w)
+            else:
+                x = layer(x, src_key_padding_mask=pad)                                  # 融合注意力，快得多
+        if self.config.norm_first:
+            x = self.final_norm(x)                                                      # (B, T, H)
         pooled = torch.tanh(self.pooler(x[:, 0]))                                       # [CLS] -> (B, H)
         return (x, pooled, weights) if need_weights else (x, pooled)
 
@@ -297,41 +306,7 @@ def pretraining_batch(pairs, tokenizer, max_len=128, p=0.15, generator=None):
     return batch
 
 
-@torch.no_grad()
-def pretraining_accuracy(model, batches):
-    """MLM 准确率（被选中位置上猜对原字的比例）和 NSP 准确率。"""
-    model.eval()
-    mlm_hit = mlm_n = nsp_hit = nsp_n = 0
-    for b in batches:
-        picked = b["mlm_labels"] != -100
-        logits, nsp = model(b["input_ids"], b["token_type_ids"], b["attention_mask"], picked)
-        mlm_hit += int((logits.argmax(-1) == b["mlm_labels"][picked]).sum())
-        mlm_n += int(picked.sum())
-        nsp_hit += int((nsp.argmax(-1) == b["nsp_labels"]).sum())
-        nsp_n += len(b["nsp_labels"])
-    return {"mlm_acc": mlm_hit / max(mlm_n, 1), "nsp_acc": nsp_hit / max(nsp_n, 1)}
-
-
-def warmup_linear(optimizer, steps, warmup=0.1):
-    """学习率先线性升温（前 warmup 比例的步数），再线性降到 0：BERT 的调度。"""
-    n_warm = max(1, int(steps * warmup))
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / n_warm, max(0.0, (steps - s) / max(1, steps - n_warm))))
-
-
-def adamw(model, lr, weight_decay=0.01):
-    """AdamW；偏置和 LayerNorm 的参数不做权重衰减（BERT 的做法）。"""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.dim() < 2 or "norm" in name.lower() else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
-
-
-# ---------- 检查点：python -m lmcourse.ckpt bert_news ----------
-CHECKPOINT = dict(steps=1600, batch_size=32, max_len=128, lr=1e-3, weight_decay=0.01)
-
-
+# ---------- 检查点：python -m lmcourse.ckpt bert_news（配方见 lmcourse/recipes/bert.py） ----------
 def from_checkpoint(name="bert_news"):
     """载入随包分发的小 BERT 预训练检查点，返回 (BertForPreTraining, meta)。"""
     from lmcourse import ckpt, data
@@ -340,62 +315,3 @@ def from_checkpoint(name="bert_news"):
     model = BertForPreTraining(BertConfig(**meta["config"]))
     model.load_state_dict(state)
     return model.eval(), meta
-
-
-def train_checkpoint(seed=0, **overrides):
-    """在人民日报训练集上预训练小 BERT（MLM + NSP），定期在验证集的固定批次上记录两个准确率。"""
-    import time
-    from dataclasses import asdict
-
-    from tqdm.auto import tqdm
-
-    from lmcourse import ckpt, data, set_seed
-    from lmcourse.text import normalize_numbers
-
-    hp = dict(CHECKPOINT, **overrides)
-    set_seed(seed)
-    tok = data.bert_tokenizer()
-    config = BertConfig.small(len(tok))
-    model = BertForPreTraining(config)
-    gen = torch.Generator().manual_seed(seed)
-    train = [normalize_numbers(t) for t in data.peoples_daily_texts("train")]
-    valid = [normalize_numbers(t) for t in data.peoples_daily_texts("valid")]
-    valid_pairs = nsp_pairs(valid, torch.Generator().manual_seed(1))[:1024]
-    vgen = torch.Generator().manual_seed(2)
-    valid_batches = [pretraining_batch(valid_pairs[i:i + 64], tok, hp["max_len"], generator=vgen)
-                     for i in range(0, len(valid_pairs), 64)]
-    opt = adamw(model, hp["lr"], hp["weight_decay"])
-    sched = warmup_linear(opt, hp["steps"])
-    pairs, history, t0, running = [], [], time.perf_counter(), []
-    bar = tqdm(range(1, hp["steps"] + 1), desc="BERT 预训练")
-    for step in bar:
-        if len(pairs) < hp["batch_size"]:                        # 每轮重新配对、重新洗牌
-            pairs = nsp_pairs(train, gen)
-            pairs = [pairs[i] for i in torch.randperm(len(pairs), generator=gen).tolist()]
-        batch = pretraining_batch(pairs[:hp["batch_size"]], tok, hp["max_len"], generator=gen)
-        pairs = pairs[hp["batch_size"]:]
-        model.train()
-        loss, mlm, nsp = model.loss(batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        running.append((mlm.item(), nsp.item()))
-        if step % 100 == 0 or step == hp["steps"]:
-            acc = pretraining_accuracy(model, valid_batches)
-            history.append({"step": step, "seconds": round(time.perf_counter() - t0, 1),
-                            "mlm_loss": round(sum(m for m, _ in running) / len(running), 4),
-                            "nsp_loss": round(sum(n for _, n in running) / len(running), 4),
-                            "mlm_acc": round(acc["mlm_acc"], 4), "nsp_acc": round(acc["nsp_acc"], 4)})
-            running = []
-            bar.set_postfix(mlm=history[-1]["mlm_acc"], nsp=history[-1]["nsp_acc"])
-    meta = {
-        "config": asdict(config), "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
-        "data": "人民日报 1998-01 训练集的相邻句对（数字换成 #NUM#）；验证集上固定的 1024 对、固定掩码用来监控",
-        "optimizer": f"AdamW（权重衰减 {hp['weight_decay']}），学习率峰值 {hp['lr']}，10% 升温后线性下降，"
-                     f"batch={hp['batch_size']}，最长 {hp['max_len']}，steps={hp['steps']}",
-        "train_seconds": history[-1]["seconds"], "history": history,
-        "metrics": {"valid_mlm_acc": history[-1]["mlm_acc"], "valid_nsp_acc": history[-1]["nsp_acc"]},
-    }
-    return model, meta

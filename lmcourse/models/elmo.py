@@ -6,7 +6,7 @@ biLM = 前向 LSTM 语言模型（从左读，预测下一个字）+ 后向 LSTM
 下游任务用 ScalarMix 学一组 softmax 归一化的层权重 s_j 和一个缩放 γ：ELMo = γ Σ_j s_j h_j。
 """
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -139,8 +139,7 @@ def perplexities(model, stream, seq_len=128, batch_size=32):
     return math.exp(tot_f / len(chunks)), math.exp(tot_b / len(chunks))
 
 
-# ---------- 检查点：python -m lmcourse.ckpt elmo ----------
-CHECKPOINT = dict(steps=3000, batch_size=32, seq_len=64, lr=3e-3)
+# ---------- 检查点：python -m lmcourse.ckpt elmo（配方见 lmcourse/recipes/lm.py） ----------
 
 
 def from_checkpoint():
@@ -152,52 +151,3 @@ def from_checkpoint():
     model = BiLM(ELMoConfig(**cfg))
     model.load_state_dict(state)
     return model.eval(), meta
-
-
-def train_checkpoint(seed=0, **overrides):
-    """训练检查点用的 biLM：人民日报训练集切成长 seq_len 的随机片段，两个方向的损失相加。"""
-    import time
-
-    from tqdm.auto import tqdm
-
-    from lmcourse import ckpt, data, set_seed
-
-    hp = dict(CHECKPOINT, **overrides)
-    set_seed(seed)
-    tok = data.lm_tokenizer()
-    config = ELMoConfig(vocab_size=len(tok))
-    model = BiLM(config)
-    train, valid, test = (data.lm_stream(s) for s in data.SPLITS)
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp["lr"], total_steps=hp["steps"], pct_start=0.05)
-    history, t0 = [], time.perf_counter()
-    bar = tqdm(range(1, hp["steps"] + 1), desc="biLM 检查点")
-    for step in bar:
-        starts = torch.randint(0, len(train) - hp["seq_len"], (hp["batch_size"],), generator=gen)
-        x = torch.stack([train[s:s + hp["seq_len"]] for s in starts.tolist()])  # (B, T)
-        model.train()
-        loss_f, loss_b = model.nll(x)
-        opt.zero_grad(set_to_none=True)
-        (loss_f + loss_b).backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        if step % 500 == 0 or step == hp["steps"]:
-            pf, pb = perplexities(model, valid)
-            history.append({"step": step, "seconds": round(time.perf_counter() - t0, 1),
-                            "valid_ppl_forward": round(pf, 2), "valid_ppl_backward": round(pb, 2)})
-            bar.set_postfix(fwd=round(pf, 1), bwd=round(pb, 1))
-    pf, pb = perplexities(model, test)
-    meta = {
-        "config": asdict(config), "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
-        "data": "人民日报 1998-01，lmcourse.data.lm_stream 的 train 训练 / valid 监控 / test 报告",
-        "optimizer": f"Adam，OneCycle 学习率峰值 {hp['lr']}，batch={hp['batch_size']}，片段长度 {hp['seq_len']}，"
-                     f"dropout={config.dropout}，steps={hp['steps']}",
-        "tokens_seen": hp["steps"] * hp["batch_size"] * hp["seq_len"],
-        "train_seconds": history[-1]["seconds"], "history": history,
-        "metrics": {"valid_ppl_forward": history[-1]["valid_ppl_forward"],
-                    "valid_ppl_backward": history[-1]["valid_ppl_backward"],
-                    "test_ppl_forward": round(pf, 2), "test_ppl_backward": round(pb, 2)},
-    }
-    return model, meta

@@ -80,9 +80,7 @@ def sample(model, context_ids, length, generator=None, temperature=1.0):
     return ids[len(ids) - length:]
 
 
-# ---------- 检查点：同一结构，训练得更久（python -m lmcourse.ckpt nnlm） ----------
-CHECKPOINT_STEPS = 12000
-CHECKPOINT_BATCH = 512
+# ---------- 检查点：同一结构，训练得更久（配方见 lmcourse/recipes/lm.py） ----------
 
 
 def from_checkpoint():
@@ -93,41 +91,3 @@ def from_checkpoint():
     model = NNLM(NNLMConfig(**meta["config"]))
     model.load_state_dict(state)
     return model.eval(), meta
-
-
-def train_checkpoint(steps=CHECKPOINT_STEPS, batch_size=CHECKPOINT_BATCH, seed=0):
-    """训练检查点用的 NNLM：固定种子、固定步数，每 1000 步记录验证困惑度。"""
-    import math
-    from dataclasses import asdict
-
-    from lmcourse import ckpt, data, set_seed
-    from lmcourse.train import evaluate, fit
-
-    set_seed(seed)
-    tok = data.lm_tokenizer()
-    config = NNLMConfig(vocab_size=len(tok))
-    model = NNLM(config)
-    train, valid, test = (data.lm_stream(s) for s in data.SPLITS)
-    g = torch.Generator().manual_seed(seed)
-
-    def get_batch(step):
-        return windows(train, torch.randint(1, len(train), (batch_size,), generator=g), config.context)
-
-    def eval_fn(m):
-        return {"valid_ppl": math.exp(evaluate(m, lm_eval_batches(valid, config.context), lm_sum_loss))}
-
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=1e-4)
-    hist = fit(model, get_batch, lm_loss, steps, optimizer=opt, scheduler=sched, eval_fn=eval_fn,
-               eval_every=1000, desc="NNLM 检查点")
-    test_ppl = math.exp(evaluate(model, lm_eval_batches(test, config.context), lm_sum_loss))
-    meta = {
-        "config": asdict(config), "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
-        "data": "人民日报 1998-01，lmcourse.data.lm_stream 的 train 训练 / valid 监控 / test 报告",
-        "optimizer": f"Adam lr=3e-3，余弦退火到 1e-4，batch={batch_size}，steps={steps}",
-        "tokens_seen": steps * batch_size, "train_seconds": round(hist.last["seconds"], 1),
-        "history": [{"step": r["step"], "seconds": round(r["seconds"], 1), "valid_ppl": round(r["valid_ppl"], 2)}
-                    for r in hist.records],
-        "metrics": {"valid_ppl": round(hist.last["valid_ppl"], 2), "test_ppl": round(test_ppl, 2)},
-    }
-    return model, meta

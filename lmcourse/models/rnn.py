@@ -3,7 +3,7 @@
 输出层可选自适应 softmax（Grave 等，2017）：常用字走小的"头部"，罕见字分簇放进"尾部"，CPU 上快几倍。
 """
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -112,8 +112,7 @@ def sample(model, prefix_ids, length, generator=None, temperature=1.0):
     return out
 
 
-# ---------- 检查点：python -m lmcourse.ckpt lstm_lm ----------
-CHECKPOINT = dict(steps=5000, batch_size=32, seq_len=64, lr=3e-3, dropout=0.2)
+# ---------- 检查点：python -m lmcourse.ckpt lstm_lm（配方见 lmcourse/recipes/lm.py） ----------
 
 
 def from_checkpoint():
@@ -125,51 +124,3 @@ def from_checkpoint():
     model = CharRNNLM(RNNLMConfig(**cfg))
     model.load_state_dict(state)
     return model.eval(), meta
-
-
-def train_checkpoint(seed=0, **overrides):
-    """训练检查点用的 LSTM 语言模型：固定种子、固定步数，定期记录验证困惑度。"""
-    import time
-
-    from tqdm.auto import tqdm
-
-    from lmcourse import ckpt, data, set_seed
-
-    hp = dict(CHECKPOINT, **overrides)
-    set_seed(seed)
-    tok = data.lm_tokenizer()
-    config = RNNLMConfig(vocab_size=len(tok), dropout=hp["dropout"])
-    model = CharRNNLM(config)
-    train, valid, test = (data.lm_stream(s) for s in data.SPLITS)
-    opt = torch.optim.Adam(model.parameters(), lr=hp["lr"])
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=hp["lr"], total_steps=hp["steps"], pct_start=0.05)
-    history, step, state, t0 = [], 0, None, time.perf_counter()
-    bar = tqdm(total=hp["steps"], desc="LSTM 检查点")
-    while step < hp["steps"]:
-        for x, y in stream_batches(train, hp["batch_size"], hp["seq_len"]):
-            model.train()
-            loss, state = model.nll(x, y, detach_state(state))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            bar.update()
-            if step % 500 == 0 or step == hp["steps"]:
-                history.append({"step": step, "seconds": round(time.perf_counter() - t0, 1),
-                                "valid_ppl": round(perplexity(model, valid), 2)})
-                bar.set_postfix(valid_ppl=history[-1]["valid_ppl"])
-            if step == hp["steps"]:
-                break
-        state = None
-    bar.close()
-    meta = {
-        "config": asdict(config), "vocab_hash": ckpt.vocab_hash(tok), "seed": seed,
-        "data": "人民日报 1998-01，lmcourse.data.lm_stream 的 train 训练 / valid 监控 / test 报告",
-        "optimizer": f"Adam，OneCycle 学习率峰值 {hp['lr']}，batch={hp['batch_size']}，截断长度 {hp['seq_len']}，dropout={hp['dropout']}，steps={hp['steps']}",
-        "tokens_seen": hp["steps"] * hp["batch_size"] * hp["seq_len"],
-        "train_seconds": history[-1]["seconds"], "history": history,
-        "metrics": {"valid_ppl": history[-1]["valid_ppl"], "test_ppl": round(perplexity(model, test), 2)},
-    }
-    return model, meta

@@ -100,18 +100,18 @@ class TransformerEncoderLayer(nn.Module):
             src_mask = causal_mask(src.size(1), device=src.device)
         x = src                                                          # (B, T, E)
         if self.norm_first:
-            a, w = self._sa_block(self.norm1(x), src_mask, src_key_padding_mask)
+            a, w = self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, need_weights)
             x = x + a                                                    # 残差：x + 自注意力(LN(x))
             x = x + self._ff_block(self.norm2(x))                        # 残差：x + 前馈(LN(x))
         else:
-            a, w = self._sa_block(x, src_mask, src_key_padding_mask)
+            a, w = self._sa_block(x, src_mask, src_key_padding_mask, need_weights)
             x = self.norm1(x + a)                                        # LN(x + 自注意力(x))
             x = self.norm2(x + self._ff_block(x))                        # LN(x + 前馈(x))
         return (x, w) if need_weights else x
 
-    def _sa_block(self, x, attn_mask, key_padding_mask):
+    def _sa_block(self, x, attn_mask, key_padding_mask, need_weights=True):
         out, w = self.self_attn(x, x, x, key_padding_mask=key_padding_mask, attn_mask=attn_mask,
-                                average_attn_weights=False)              # (B, T, E), (B, H, T, T)
+                                need_weights=need_weights, average_attn_weights=False)  # (B, T, E), (B, H, T, T)
         return self.dropout1(out), w
 
     def _ff_block(self, x):

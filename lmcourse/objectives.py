@@ -1,0 +1,195 @@
+"""预训练目标：把一批 token id 变成损失和指标的小对象，插进 train.fit 这一个训练循环里。
+
+每个目标提供：
+- chunk_len(seq_len)：从打包好的 token 流里每个样本取多长一段；
+- make_batch(chunks, example_ids, seed)：(B, L) 的 id -> 模型的输入字典（掩码只由 (seed, 样本编号) 决定）；
+- count(batch)：这一批要预测的 token 数（fit 用它把损失按整步归一）；
+- __call__(model, batch)：(损失之和, 指标之和的字典)；
+- metrics(model, batches)：在固定的留出批次上的指标（平均损失、困惑度、准确率……）。
+新目标（GPT 的因果语言模型、XLNet 的排列语言模型、ERNIE 的知识掩码）只需写一个这样的类并 register。
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from lmcourse._check import check_choice, check_number
+
+OBJECTIVES = {}
+
+
+def register(name):
+    """类装饰器：把目标登记到 OBJECTIVES[name]。"""
+    def wrap(cls):
+        cls.name = name
+        OBJECTIVES[name] = cls
+        return cls
+    return wrap
+
+
+def get(name, **kwargs):
+    """按名字建一个目标，例如 get("mlm", p=0.15)。"""
+    return OBJECTIVES[check_choice("name", name, tuple(OBJECTIVES))](**kwargs)
+
+
+def example_generator(seed, example_id):
+    """第 example_id 个样本专用的随机数发生器：掩码只由 (种子, 样本编号) 决定，与进程数无关。"""
+    return torch.Generator().manual_seed((seed * 1_000_003 + example_id * 7919 + 17) % (2 ** 63))
+
+
+class Objective:
+    """目标的基类：默认每段都是连续的 token，没有掩码。"""
+
+    def chunk_len(self, seq_len):
+        return seq_len
+
+    def make_batch(self, chunks, example_ids, seed, others=None):
+        return {"ids": chunks}
+
+    def count(self, batch):
+        raise NotImplementedError
+
+    def __call__(self, model, batch):
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def metrics(self, model, batches):
+        """留出批次上的平均损失（每个被预测的 token）和困惑度。"""
+        was = model.training
+        model.eval()
+        total = n = 0.0
+        for b in batches:
+            s, _ = self(model, b)
+            total, n = total + s.item(), n + self.count(b)
+        model.train(was)
+        return {"valid_loss": total / n, "valid_ppl": math.exp(total / n)}
+
+
+@register("causal_lm")
+class CausalLM(Objective):
+    """从左到右的语言模型：用前面的字预测下一个字（NNLM 看固定的 n-1 个字，RNN / LSTM 看全部上文）。"""
+
+    def __init__(self, context=0):
+        self.context = context               # NNLM 的窗口；0 表示模型自己带状态（RNN / LSTM）
+
+    def chunk_len(self, seq_len):
+        return seq_len + max(self.context, 1)  # 多取的开头几个字只作上文
+
+    def count(self, batch):
+        return batch["ids"][:, max(self.context, 1):].numel()
+
+    def __call__(self, model, batch):
+        x = batch["ids"]                                                   # (B, L)
+        if self.context:                                                   # NNLM：每个位置一个窗口
+            n = self.context
+            ctx = x.unfold(1, n, 1)[:, :-1].reshape(-1, n)                 # (B·T, n)
+            y = x[:, n:].reshape(-1)                                       # (B·T,)
+            return F.cross_entropy(model(ctx), y, reduction="sum"), {}
+        loss, _ = model.nll(x[:, :-1], x[:, 1:])                           # 平均损失
+        return loss * x[:, 1:].numel(), {}
+
+
+@register("bilm")
+class BiLMObjective(Objective):
+    """ELMo 的双向语言模型：前向预测下一个字、后向预测上一个字，两个损失相加。"""
+
+    def count(self, batch):
+        return batch["ids"][:, 1:].numel()
+
+    def __call__(self, model, batch):
+        loss_f, loss_b = model.nll(batch["ids"])                           # 各为平均损失
+        n = batch["ids"][:, 1:].numel()
+        return (loss_f + loss_b) * n, {"forward_loss": loss_f.item() * n, "backward_loss": loss_b.item() * n}
+
+    @torch.no_grad()
+    def metrics(self, model, batches):
+        """两个方向各自的留出困惑度。"""
+        was = model.training
+        model.eval()
+        f = b = n = 0.0
+        for batch in batches:
+            _, stats = self(model, batch)
+            f, b, n = f + stats["forward_loss"], b + stats["backward_loss"], n + self.count(batch)
+        model.train(was)
+        return {"valid_loss": (f + b) / n, "valid_ppl_forward": math.exp(f / n), "valid_ppl_backward": math.exp(b / n)}
+
+
+@register("mlm")
+class MaskedLM(Objective):
+    """BERT 的掩码语言模型：[CLS] + 一段连续文本，按 80/10/10 遮住比例 p 的字，只在被选中的位置算损失。"""
+
+    nsp = False
+
+    def __init__(self, tokenizer, p=0.15):
+        self.tokenizer = tokenizer
+        self.p = check_number("p", p, minimum=0, maximum=1, strict=True)
+
+    def chunk_len(self, seq_len):
+        return seq_len - 1                                                 # 前面留给 [CLS]
+
+    def make_batch(self, chunks, example_ids, seed, others=None):
+        from lmcourse.masking import mask_tokens
+
+        tok = self.tokenizer
+        B, L = chunks.shape
+        ids = torch.cat([torch.full((B, 1), tok.cls_id), chunks], 1)        # (B, T)
+        types = torch.zeros_like(ids)
+        batch = {}
+        if self.nsp:                                                       # [CLS] A [SEP] B：B 一半换成别处的文本
+            k = (L + 1) // 2
+            gens = [example_generator(seed + 1, e) for e in example_ids]
+            real = torch.tensor([bool(torch.rand(1, generator=g) < 0.5) for g in gens])
+            ids[:, k] = tok.sep_id
+            ids[~real, k + 1:] = others[~real, k:]
+            types[:, k + 1:] = 1
+            batch["nsp_labels"] = real.long()
+        rows = [mask_tokens(ids[i:i + 1], tok, self.p, example_generator(seed, e)) for i, e in enumerate(example_ids)]
+        batch["input_ids"] = torch.cat([r[0] for r in rows])                # (B, T)
+        batch["mlm_labels"] = torch.cat([r[1] for r in rows])               # (B, T)，-100 = 不预测
+        batch["token_type_ids"] = types
+        return batch
+
+    def count(self, batch):
+        return int((batch["mlm_labels"] != -100).sum())
+
+    def __call__(self, model, batch):
+        picked = batch["mlm_labels"] != -100                               # 只在被选中的位置出打分 (N, V)
+        logits, nsp_logits = model(batch["input_ids"], batch["token_type_ids"], None, picked)
+        target = batch["mlm_labels"][picked]
+        loss = F.cross_entropy(logits, target, reduction="sum")
+        stats = {"mlm_correct": int((logits.argmax(-1) == target).sum())}
+        if self.nsp:                                                       # NSP 每个样本的权重 = 平均每个样本被遮的字数
+            weight = self.p * batch["input_ids"].size(1)
+            loss = loss + weight * F.cross_entropy(nsp_logits, batch["nsp_labels"], reduction="sum")
+            stats["nsp_hits"] = int((nsp_logits.argmax(-1) == batch["nsp_labels"]).sum())
+            stats["nsp_n"] = len(batch["nsp_labels"])
+        return loss, stats
+
+    @torch.no_grad()
+    def metrics(self, model, batches):
+        """被遮位置上的平均损失、困惑度、准确率（有 NSP 时另给 NSP 准确率）。"""
+        was = model.training
+        model.eval()
+        total = n = correct = nsp_hits = nsp_n = 0
+        for b in batches:
+            picked = b["mlm_labels"] != -100
+            logits, nsp_logits = model(b["input_ids"], b["token_type_ids"], None, picked)
+            target = b["mlm_labels"][picked]
+            total += F.cross_entropy(logits, target, reduction="sum").item()
+            n += len(target)
+            correct += int((logits.argmax(-1) == target).sum())
+            if "nsp_labels" in b:
+                nsp_hits += int((nsp_logits.argmax(-1) == b["nsp_labels"]).sum())
+                nsp_n += len(b["nsp_labels"])
+        model.train(was)
+        out = {"valid_loss": total / n, "valid_ppl": math.exp(total / n), "valid_acc": correct / n}
+        if nsp_n:
+            out["valid_nsp_acc"] = nsp_hits / nsp_n
+        return out
+
+
+@register("mlm_nsp")
+class MaskedLMWithNSP(MaskedLM):
+    """BERT 原版的两个任务：掩码语言模型 + 下一句预测（NSP）。"""
+
+    nsp = True

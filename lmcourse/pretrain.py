@@ -1,0 +1,383 @@
+"""预训练命令：python -m lmcourse.pretrain MODEL --preset P --corpus C --steps N --out DIR …
+
+同一条命令从笔记本电脑的 CPU 跑到 GPU 集群：在 torchrun 下自动用 DistributedDataParallel
+（CPU 用 gloo，GPU 用 NCCL），每个进程只取全局批次里属于自己的那几个样本。
+数据是流式的：语料一行行读、编码，拼接后切成定长的块（不浪费算力在 [PAD] 上），经打乱缓冲区送给训练循环。
+第 e 个块的掩码只由 (种子, e) 决定，所以同样的种子、全局批大小和 dropout=0 时，进程数不影响结果。
+
+DIR 里写 model.pt（state_dict，可用 weights_only=True 读）、config.json、metrics.json，
+以及续训用的 state.pt（--resume 时从它接着训练）。
+"""
+import argparse
+import collections
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from lmcourse import objectives
+from lmcourse._check import check_choice, check_int
+
+CORPORA = ("news", "reviews", "both")
+PRESETS = ("tiny", "small", "medium", "base")
+
+
+# ---------- 模型与尺寸 ----------
+def _bert(preset, vocab_size, seq_len, dropout, post_ln=False):
+    from lmcourse.models.bert import BertConfig, BertForPreTraining
+
+    sizes = {"tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
+             "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+             "medium": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
+             "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
+    config = BertConfig(vocab_size=vocab_size, max_position_embeddings=max(128, seq_len),
+                        hidden_dropout_prob=dropout, norm_first=preset != "base" and not post_ln, **sizes[preset])
+    return BertForPreTraining(config), config
+
+
+def _nnlm(preset, vocab_size, seq_len, dropout):
+    from lmcourse.models.nnlm import NNLM, NNLMConfig
+
+    sizes = {"tiny": dict(embed_dim=16, hidden_dim=32), "small": {}, "medium": dict(embed_dim=128, hidden_dim=512),
+             "base": dict(embed_dim=256, hidden_dim=1024)}
+    config = NNLMConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
+    return NNLM(config), config
+
+
+def _lstm(preset, vocab_size, seq_len, dropout):
+    from lmcourse.models.rnn import CharRNNLM, RNNLMConfig
+
+    sizes = {"tiny": dict(embed_dim=32, hidden_dim=64), "small": {}, "medium": dict(embed_dim=256, hidden_dim=1024),
+             "base": dict(embed_dim=512, hidden_dim=1024, num_layers=2)}
+    config = RNNLMConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
+    return CharRNNLM(config), config
+
+
+def _elmo(preset, vocab_size, seq_len, dropout):
+    from lmcourse.models.elmo import BiLM, ELMoConfig
+
+    sizes = {"tiny": dict(dim=32), "small": {}, "medium": dict(dim=384), "base": dict(dim=512)}
+    config = ELMoConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
+    return BiLM(config), config
+
+
+# 模型名 -> (建模型的函数, 字表："lm" 或 "bert", 默认目标)
+MODELS = {
+    "nnlm": (_nnlm, "lm", "causal_lm"),
+    "lstm": (_lstm, "lm", "causal_lm"),
+    "elmo": (_elmo, "lm", "bilm"),
+    "bert": (_bert, "bert", "mlm"),
+}
+
+
+def register_model(name, build, tokenizer, objective):
+    """登记一个新模型（后面几章的 GPT、XLNet、ERNIE 用）：build(preset, vocab_size, seq_len, dropout) -> (model, config)。"""
+    MODELS[name] = (build, tokenizer, objective)
+
+
+def tokenizer_for(model_name):
+    """(字表, 是否把数字换成 #NUM#)：BERT 系用含评论的字表并归一化数字，其余用人民日报的字表。"""
+    from lmcourse import data
+
+    kind = MODELS[model_name][1]
+    return (data.bert_tokenizer(), True) if kind == "bert" else (data.lm_tokenizer(), False)
+
+
+def make_objective(name, tokenizer, model_config, mask_prob=0.15):
+    if name in ("mlm", "mlm_nsp"):
+        return objectives.get(name, tokenizer=tokenizer, p=mask_prob)
+    if name == "causal_lm":                   # NNLM 看固定窗口（config.context），RNN / LSTM 没有窗口
+        return objectives.get(name, context=getattr(model_config, "context", 0))
+    return objectives.get(name)
+
+
+# ---------- 流式数据 ----------
+def check_corpus(corpus):
+    """语料名（news / reviews / both）或逗号分隔的 UTF-8 文本文件路径；文件不存在或为空时报错。"""
+    if corpus in CORPORA:
+        return corpus
+    paths = [Path(p) for p in str(corpus).split(",") if p]
+    if not paths:
+        raise ValueError(f"参数 corpus 应为 {'、'.join(CORPORA)} 之一或文本文件路径，收到 {corpus!r}")
+    for p in paths:
+        if not p.is_file():
+            raise ValueError(f"参数 corpus 里的文件不存在：{p}")
+        with open(p, encoding="utf-8") as f:
+            if not any(line.strip() for line in f):
+                raise ValueError(f"参数 corpus 里的文件是空的：{p}")
+    return corpus
+
+
+def corpus_lines(corpus, split="train", epoch=0, seed=0):
+    """一行一行给出语料的文本。课程语料每轮按 (seed, epoch) 打乱句子顺序；读者的文件逐行读，从不整个读进内存。"""
+    from lmcourse import data
+
+    if corpus in CORPORA:
+        lines = []
+        if corpus in ("news", "both"):
+            lines += data.peoples_daily_texts(split)
+        if corpus in ("reviews", "both"):
+            lines += [d["text"] for d in data.load_sentiment()[split]]
+        if split == "train":
+            random.Random(seed * 7919 + epoch).shuffle(lines)
+        yield from lines
+        return
+    for p in str(corpus).split(","):
+        with open(p, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    yield line.strip()
+
+
+def pack(lines, tokenizer, chunk_len, normalize):
+    """把句子编码后首尾相接（句间放 [SEP]），切成长 chunk_len 的块，逐个给出。"""
+    from lmcourse.text import normalize_numbers
+
+    buf = []
+    for line in lines:
+        buf.extend(tokenizer.encode(normalize_numbers(line) if normalize else line))
+        buf.append(tokenizer.sep_id)
+        while len(buf) >= chunk_len:
+            yield buf[:chunk_len]
+            buf = buf[chunk_len:]
+
+
+def block_stream(corpus, tokenizer, chunk_len, normalize, seed, shuffle=2048):
+    """无穷的块序列 (编号 e, 块)：一轮接一轮，经大小为 shuffle 的打乱缓冲区。所有进程看到同一个序列。"""
+    e, epoch = 0, 0
+    while True:
+        rng = random.Random(seed * 104729 + epoch)
+        buf, produced = [], 0
+        for chunk in pack(corpus_lines(corpus, "train", epoch, seed), tokenizer, chunk_len, normalize):
+            produced += 1
+            buf.append(chunk)
+            if len(buf) >= shuffle:
+                i = rng.randrange(len(buf))
+                buf[i], buf[-1] = buf[-1], buf[i]
+                yield e, buf.pop()
+                e += 1
+        rng.shuffle(buf)
+        for chunk in buf:
+            yield e, chunk
+            e += 1
+        if produced == 0:
+            raise ValueError(f"语料 {corpus} 太短，凑不出一个长 {chunk_len} 的块")
+        epoch += 1
+
+
+class Batches:
+    """get_batch(i)：全局第 i 个小批里属于本进程的样本，做成目标要的输入字典。"""
+
+    def __init__(self, objective, corpus, tokenizer, normalize, batch_size, seq_len, seed, rank=0, world=1,
+                 device="cpu"):
+        self.objective, self.seed, self.device = objective, seed, device
+        self.batch_size, self.per_rank, self.rank = batch_size, batch_size // world, rank
+        self.chunk_len = objective.chunk_len(seq_len)
+        self.args = (corpus, tokenizer, self.chunk_len, normalize, seed)
+        self.stream, self.recent = None, collections.deque(maxlen=101)
+
+    def _restart(self):
+        self.stream = block_stream(*self.args)
+        self.recent.clear()
+        self.next_e = 0
+
+    def __call__(self, i):
+        lo = (i - 1) * self.batch_size + self.rank * self.per_rank
+        hi = lo + self.per_rank
+        if self.stream is None or self.next_e > lo:
+            self._restart()
+        rows, others, ids = [], [], []
+        while self.next_e < hi:
+            e, chunk = next(self.stream)
+            self.next_e = e + 1
+            if e >= lo:                                    # 别的进程的样本读过就跳过
+                other = self.recent[0] if len(self.recent) == self.recent.maxlen else chunk[::-1]
+                rows.append(chunk)
+                others.append(other)
+                ids.append(e)
+            self.recent.append(chunk)
+        chunks = torch.tensor(rows, dtype=torch.long)
+        batch = self.objective.make_batch(chunks, ids, self.seed, torch.tensor(others, dtype=torch.long))
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+
+def eval_batches(objective, tokenizer, normalize, seq_len, split="valid", blocks=256, batch_size=64, seed=12345):
+    """留出评估用的固定批次：人民日报某个划分按原顺序打包的前 blocks 块，掩码用固定种子。"""
+    chunk_len = objective.chunk_len(seq_len)
+    rows = []
+    for chunk in pack(corpus_lines("news", split), tokenizer, chunk_len, normalize):
+        rows.append(chunk)
+        if len(rows) == blocks:
+            break
+    out = []
+    for s in range(0, len(rows), batch_size):
+        chunks = torch.tensor(rows[s:s + batch_size], dtype=torch.long)
+        others = torch.tensor([rows[(j + blocks // 2) % len(rows)] for j in range(s, s + len(chunks))])
+        out.append(objective.make_batch(chunks, list(range(s, s + len(chunks))), seed, others))
+    return out
+
+
+# ---------- 命令行 ----------
+def parser():
+    p = argparse.ArgumentParser(prog="python -m lmcourse.pretrain", description="用同一个训练循环预训练课程里的模型")
+    p.add_argument("model", help=f"模型：{'、'.join(MODELS)}")
+    p.add_argument("--preset", default="small", help="尺寸：tiny / small / medium / base")
+    p.add_argument("--objective", default=None, help="目标（默认随模型）：" + "、".join(objectives.OBJECTIVES))
+    p.add_argument("--corpus", default="news", help="news / reviews / both，或逗号分隔的 UTF-8 文本文件")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=64, help="全局批大小（所有进程合计）")
+    p.add_argument("--accum", type=int, default=1, help="梯度累积的小批数")
+    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=float, default=0.05, help="升温：步数，或 [0, 1) 的比例")
+    p.add_argument("--schedule", default="linear", help="constant / linear / cosine")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--mask-prob", type=float, default=0.15, help="MLM 的掩码比例")
+    p.add_argument("--post-ln", action="store_true", help="BERT 用原版的后归一化（默认前归一化，base 尺寸除外）")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="每个进程的 torch 线程数（默认 CPU 核数 / 进程数）")
+    p.add_argument("--out", required=True, help="输出目录")
+    p.add_argument("--resume", action="store_true", help="从 OUT/state.pt 接着训练")
+    p.add_argument("--quiet", action="store_true", help="不显示进度条")
+    return p
+
+
+def check_args(args, world=1):
+    """在动任何文件之前检查参数；出错抛 ValueError（命令行里变成一行中文报错）。"""
+    check_choice("model", args.model, tuple(MODELS))
+    check_choice("preset", args.preset, PRESETS)
+    if args.objective is not None:
+        check_choice("objective", args.objective, tuple(objectives.OBJECTIVES))
+    check_choice("schedule", args.schedule, ("constant", "linear", "cosine"))
+    for name in ("steps", "batch_size", "seq_len", "accum"):
+        check_int(name, getattr(args, name), minimum=1)
+    if args.batch_size % world:
+        raise ValueError(f"参数 batch_size={args.batch_size} 应能被进程数 {world} 整除")
+    if not 0 <= args.dropout < 1:
+        raise ValueError(f"参数 dropout 应在 [0, 1) 内，收到 {args.dropout}")
+    if not args.lr > 0:
+        raise ValueError(f"参数 lr 应大于 0，收到 {args.lr}")
+    check_corpus(args.corpus)
+    out = Path(args.out)
+    if args.resume:
+        config = out / "config.json"
+        if not (out / "state.pt").exists() or not config.exists():
+            raise ValueError(f"参数 resume：目录 {out} 里没有可续训的 state.pt 和 config.json")
+        old = json.loads(config.read_text(encoding="utf-8"))
+        for key in ("model", "preset", "objective"):
+            mine = (args.objective or MODELS[args.model][2]) if key == "objective" else getattr(args, key)
+            if old["args"].get(key) != mine:
+                raise ValueError(f"参数 resume：目录 {out} 是 {key}={old['args'].get(key)!r} 的训练，"
+                                 f"与这次的 {mine!r} 不同")
+    elif (out / "model.pt").exists() or (out / "state.pt").exists():
+        raise ValueError(f"参数 out：目录 {out} 里已有训练结果，不会覆盖；接着训练请加 --resume，或换一个目录")
+
+
+def setup_distributed():
+    """torchrun 下初始化进程组（GPU 用 NCCL，CPU 用 gloo），返回 (rank, world, device)。"""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cuda = torch.cuda.is_available()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local)
+    return dist.get_rank(), world, torch.device(f"cuda:{local}" if cuda else "cpu")
+
+
+class _Autocast:
+    """在 CUDA 上用 bf16 自动混合精度算目标的损失。"""
+
+    def __init__(self, objective):
+        self.objective = objective
+
+    def count(self, batch):
+        return self.objective.count(batch)
+
+    def __call__(self, model, batch):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            return self.objective(model, batch)
+
+
+def run(argv=None):
+    """命令行入口的全部工作；返回 metrics 字典（只在 0 号进程有意义）。"""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from lmcourse import set_seed
+    from lmcourse.ckpt import vocab_hash
+    from lmcourse.train import adamw, fit, schedule
+
+    args = parser().parse_args(argv)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    check_args(args, world)
+    rank, world, device = setup_distributed()
+    set_seed(args.seed, threads=args.threads or max(1, (os.cpu_count() or 2) // world))
+    out = Path(args.out)
+    build, _, default_objective = MODELS[args.model]
+    args.objective = args.objective or default_objective
+    tok, normalize = tokenizer_for(args.model)
+    extra = {"post_ln": True} if args.post_ln else {}
+    model, config = build(args.preset, len(tok), args.seq_len, args.dropout, **extra)
+    objective = make_objective(args.objective, tok, config, args.mask_prob)
+    model.to(device)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(
+            {"args": vars(args), "model_config": asdict(config), "vocab_hash": vocab_hash(tok), "world_size": world},
+            ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    wrapped = DDP(model, find_unused_parameters=True) if world > 1 else model   # 只做 MLM 时 NSP 头不参与
+    opt = adamw(model, args.lr, args.weight_decay)
+    sched = schedule(opt, args.steps, args.warmup if args.warmup < 1 else int(args.warmup), args.schedule)
+    get_batch = Batches(objective, args.corpus, tok, normalize, args.batch_size, args.seq_len, args.seed, rank,
+                        world, device)
+    valid = [{k: v.to(device) for k, v in b.items()}
+             for b in eval_batches(objective, tok, normalize, args.seq_len)] if rank == 0 else []
+    loss = _Autocast(objective) if device.type == "cuda" else objective
+    t0 = time.perf_counter()
+    history = fit(wrapped, get_batch, loss, args.steps, optimizer=opt, scheduler=sched,
+                  eval_fn=lambda m: objective.metrics(m, valid), eval_every=args.eval_every or max(1, args.steps // 10),
+                  accum=args.accum, desc=f"{args.model} 预训练", progress=not args.quiet,
+                  state_path=out / "state.pt")
+    seconds = time.perf_counter() - t0
+    metrics = {}
+    if rank == 0:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "model.pt")
+        tokens = history.last["step"] * args.batch_size * args.accum * args.seq_len   # 全部进程合计
+        metrics = {"history": history.records, "final": {k: v for k, v in history.last.items() if k != "step"},
+                   "steps": args.steps, "world_size": world, "train_seconds": round(history.last["seconds"], 1),
+                   "tokens_per_second": round(tokens / history.last["seconds"], 1),
+                   "wall_seconds": round(seconds, 1),
+                   "tokens_per_step": args.batch_size * args.accum * args.seq_len}
+        (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return metrics
+
+
+def main(argv=None):
+    try:
+        metrics = run(argv)
+    except ValueError as e:
+        print(f"错误：{e}", file=sys.stderr)
+        return 2
+    if metrics:
+        print(json.dumps(metrics["final"], ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

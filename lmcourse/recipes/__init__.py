@@ -1,0 +1,10 @@
+"""随包分发的检查点怎样训练出来：每个检查点一个配方函数，返回 (model, meta)。
+
+预训练的检查点全部由 `python -m lmcourse.pretrain` 训练（同一个训练循环、同样的流式数据），
+配方只负责给出命令的参数、在测试集上按各章的口径重算指标、写下说明。
+重建一个：python -m lmcourse.ckpt NAME；全部重建：make checkpoints。
+"""
+from lmcourse.recipes.lm import elmo, lstm_lm, nnlm
+from lmcourse.recipes.bert import bert_news, bert_sentiment
+
+RECIPES = {"nnlm": nnlm, "lstm_lm": lstm_lm, "elmo": elmo, "bert_news": bert_news, "bert_sentiment": bert_sentiment}

@@ -1,0 +1,184 @@
+"""预训练引擎：训练循环（累积、调度、续训）、目标、流式数据、命令行，以及 1 个进程与 2 个进程的结果相同。"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lmcourse import data, objectives, pretrain
+from lmcourse.train import History, fit, schedule
+
+TINY = ["--preset", "tiny", "--batch-size", "8", "--seq-len", "32", "--quiet", "--eval-every", "3"]
+
+
+def _params(path):
+    return torch.load(path, weights_only=True)
+
+
+def _max_diff(a, b):
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+# ---------- 训练循环 ----------
+def test_schedule_warmup_then_decay():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = schedule(opt, 100, warmup=0.1, kind="linear")
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and max(lrs) == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.02
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = schedule(opt, 10, warmup=0, kind="cosine", min_ratio=0.1)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="kind"):
+        schedule(opt, 10, kind="step")
+
+
+class _Sum:
+    """最小的"目标"：平方误差之和，count = 样本数。"""
+
+    def count(self, batch):
+        return len(batch[0])
+
+    def __call__(self, model, batch):
+        x, y = batch
+        return ((model(x) - y) ** 2).sum(), {}
+
+
+def test_accumulation_equals_one_big_batch():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g)
+
+    def run(accum):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        size = 16 // accum
+        fit(model, lambda i: (x[(i - 1) * size % 64:][:size], y[(i - 1) * size % 64:][:size]), _Sum(), 8,
+            lr=0.01, accum=accum, progress=False)
+        return model.state_dict()
+
+    assert _max_diff(run(1), run(4)) < 1e-6
+
+
+def test_fit_counts_from_history_and_checks_input():
+    model = torch.nn.Linear(2, 1)
+    batch = (torch.ones(3, 2), torch.zeros(3, 1))
+    hist = fit(model, lambda i: batch, _Sum(), 4, lr=0.1, progress=False, eval_every=2)
+    assert [r["step"] for r in hist.records] == [2, 4]
+    hist = fit(model, lambda i: batch, _Sum(), 6, lr=0.1, progress=False, eval_every=2, history=hist)
+    assert [r["step"] for r in hist.records] == [2, 4, 6] and isinstance(hist, History)
+    with pytest.raises(ValueError, match="accum"):
+        fit(model, lambda i: batch, _Sum(), 2, accum=0)
+
+
+# ---------- 目标与数据 ----------
+def test_pack_fills_blocks_without_padding(tmp_path):
+    tok = data.lm_tokenizer()
+    blocks = list(pretrain.pack(["人民日报", "社论", "新年好"], tok, 4, False))
+    assert all(len(b) == 4 for b in blocks) and tok.pad_id not in sum(blocks, [])
+    assert tok.decode(sum(blocks, [])) == "人民日报[SEP]社论[SEP]新年好[SEP]" and len(blocks) == 3
+    path = tmp_path / "mine.txt"
+    path.write_text("第一行文本\n\n第二行文本\n", encoding="utf-8")
+    assert list(pretrain.corpus_lines(str(path))) == ["第一行文本", "第二行文本"]
+
+
+def test_batches_do_not_depend_on_process_count():
+    tok = data.bert_tokenizer()
+    obj = objectives.get("mlm_nsp", tokenizer=tok, p=0.3)
+    one = pretrain.Batches(obj, "news", tok, True, 8, 32, seed=3)
+    two = [pretrain.Batches(obj, "news", tok, True, 8, 32, seed=3, rank=r, world=2) for r in range(2)]
+    for i in (1, 2, 5):
+        whole = one(i)
+        parts = [b(i) for b in two]
+        for key in whole:
+            assert torch.equal(whole[key], torch.cat([p[key] for p in parts])), key
+    again = pretrain.Batches(obj, "news", tok, True, 8, 32, seed=3)(5)   # 直接跳到第 5 批（续训时）也一样
+    assert all(torch.equal(again[k], whole[k]) for k in whole)
+
+
+def test_mlm_objective_masks_and_counts():
+    tok = data.bert_tokenizer()
+    obj = objectives.get("mlm", tokenizer=tok, p=0.15)
+    b = pretrain.Batches(obj, "news", tok, True, 64, 128, seed=0)(1)
+    assert (b["input_ids"][:, 0] == tok.cls_id).all() and b["input_ids"].shape == (64, 128)
+    picked = b["mlm_labels"] != -100
+    assert obj.count(b) == int(picked.sum()) and 0.12 < picked.float().mean() < 0.18
+    assert not picked[:, 0].any()
+    nsp = objectives.get("mlm_nsp", tokenizer=tok)
+    b = pretrain.Batches(nsp, "news", tok, True, 256, 64, seed=0)(3)
+    assert 0.4 < b["nsp_labels"].float().mean() < 0.6
+    assert ((b["token_type_ids"] == 1).sum(1) > 0).all()
+    with pytest.raises(ValueError, match="name"):
+        objectives.get("plm")
+
+
+# ---------- 命令行 ----------
+def test_resume_equals_uninterrupted_run(tmp_path):
+    args = ["bert", *TINY, "--schedule", "constant", "--warmup", "2"]
+    assert pretrain.main(args + ["--steps", "9", "--out", str(tmp_path / "a")]) == 0
+    assert pretrain.main(args + ["--steps", "6", "--out", str(tmp_path / "b")]) == 0
+    assert pretrain.main(args + ["--steps", "9", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    assert _max_diff(_params(tmp_path / "a" / "model.pt"), _params(tmp_path / "b" / "model.pt")) == 0.0
+    ma = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert [r["valid_loss"] for r in ma["history"]] == [r["valid_loss"] for r in mb["history"]]
+
+
+@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert"])
+def test_every_model_trains_through_the_command(tmp_path, model):
+    assert pretrain.main([model, *TINY, "--steps", "3", "--out", str(tmp_path / model)]) == 0
+    state = _params(tmp_path / model / "model.pt")
+    config = json.loads((tmp_path / model / "config.json").read_text())
+    assert state and config["args"]["model"] == model
+    assert json.loads((tmp_path / model / "metrics.json").read_text())["history"][-1]["step"] == 3
+
+
+def test_bad_input_gives_clear_error_and_overwrites_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert pretrain.main(["bert", *TINY, "--steps", "3", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    cases = [
+        (["gpt", "--out", str(tmp_path / "x")], "model"),
+        (["bert", "--preset", "huge", "--out", str(tmp_path / "x")], "preset"),
+        (["bert", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x")], "不存在"),
+        (["bert", "--corpus", str(empty), "--out", str(tmp_path / "x")], "空的"),
+        (["bert", *TINY, "--steps", "3", "--out", str(out)], "不会覆盖"),
+        (["elmo", *TINY, "--steps", "3", "--out", str(out), "--resume"], "model='bert'"),
+        (["bert", "--resume", "--out", str(tmp_path / "nothing")], "resume"),
+    ]
+    for argv, message in cases:
+        assert pretrain.main(argv) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    os.environ["WORLD_SIZE"] = "2"
+    try:
+        assert pretrain.main(["bert", "--batch-size", "5", "--out", str(tmp_path / "x")]) == 2
+        assert "整除" in capsys.readouterr().err
+    finally:
+        del os.environ["WORLD_SIZE"]
+
+
+def test_two_processes_end_with_the_same_parameters(tmp_path):
+    """torchrun 的 2 个进程（gloo）与 1 个进程：同样的种子、全局批大小、dropout 0，参数在浮点误差内相同。"""
+    args = ["-m", "lmcourse.pretrain", "bert", *TINY, "--steps", "6", "--dropout", "0", "--objective", "mlm_nsp"]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *args,
+                    "--out", str(tmp_path / "two")], check=True, env=env, capture_output=True)
+    one, two = _params(tmp_path / "one" / "model.pt"), _params(tmp_path / "two" / "model.pt")
+    assert _max_diff(one, two) < 1e-5
+    start = pretrain.MODELS["bert"][0]("tiny", len(data.bert_tokenizer()), 32, 0.0)[0].state_dict()
+    assert _max_diff(one, start) > 1e-3                              # 确实训练过
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2

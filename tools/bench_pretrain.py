@@ -1,0 +1,118 @@
+"""预训练的吞吐量：旧的 BERT 训练步 vs 新的（同一模型尺寸、同一次运行），以及 1 个进程 vs 2 个进程（gloo）。
+
+用法：python tools/bench_pretrain.py [--steps 20] [--skip-ddp]
+旧的训练步 = 第 7 章原来的做法：句对按本批最长补齐 [PAD]、注意力总是算出权重（逐步实现）、MLM+NSP。
+新的训练步 = lmcourse.pretrain：定长打包的块、不要权重时用融合注意力、只在被遮位置出打分。
+吞吐量按真实 token（不含 [PAD]）计。结果打印成 JSON，也写到 _build/bench_pretrain.json。
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def old_step_tokens_per_second(steps, batch_size=64, threads=2):
+    """旧做法：NSP 句对、补齐、注意力带权重。"""
+    from lmcourse import data, set_seed
+    from lmcourse.models.bert import BertConfig, BertForPreTraining, nsp_pairs, pretraining_batch
+    from lmcourse.train import adamw
+    from lmcourse.text import normalize_numbers
+
+    set_seed(0, threads)
+    tok = data.bert_tokenizer()
+    model = BertForPreTraining(BertConfig.small(len(tok)))
+    opt = adamw(model, 1e-3)
+    gen = torch.Generator().manual_seed(0)
+    texts = [normalize_numbers(t) for t in data.peoples_daily_texts("train")[:20000]]
+    pairs = nsp_pairs(texts, gen)
+    batches = [pretraining_batch(pairs[i * batch_size:(i + 1) * batch_size], tok, 128, generator=gen)
+               for i in range(steps + 1)]
+
+    def step(b):
+        picked = b["mlm_labels"] != -100
+        seq, pooled, _ = model.bert(b["input_ids"], b["token_type_ids"], b["attention_mask"], need_weights=True)
+        h = model.mlm_norm(F.gelu(model.mlm_dense(seq[picked])))
+        logits = h @ model.bert.embeddings.word_embeddings.weight.T + model.mlm_bias
+        loss = F.cross_entropy(logits, b["mlm_labels"][picked]) + F.cross_entropy(model.nsp(pooled), b["nsp_labels"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step(batches[0])                                           # 预热
+    t = time.perf_counter()
+    for b in batches[1:]:
+        step(b)
+    seconds = time.perf_counter() - t
+    real = sum(int(b["attention_mask"].sum()) for b in batches[1:])
+    padded = sum(b["attention_mask"].numel() for b in batches[1:])
+    return {"tokens_per_second": real / seconds, "pad_fraction": 1 - real / padded}
+
+
+def new_step_tokens_per_second(steps, batch_size=64, threads=2):
+    """新做法：打包的定长块、融合注意力、只做 MLM。"""
+    from lmcourse import objectives, pretrain, set_seed
+    from lmcourse.train import adamw
+
+    set_seed(0, threads)
+    tok, normalize = pretrain.tokenizer_for("bert")
+    model, _ = pretrain.MODELS["bert"][0]("small", len(tok), 128, 0.1)
+    objective = objectives.get("mlm", tokenizer=tok)
+    opt = adamw(model, 1e-3)
+    get_batch = pretrain.Batches(objective, "news", tok, normalize, batch_size, 128, 0)
+    batches = [get_batch(i) for i in range(1, steps + 2)]
+
+    def step(b):
+        loss, _ = objective(model, b)
+        opt.zero_grad()
+        (loss / objective.count(b)).backward()
+        opt.step()
+
+    step(batches[0])
+    t = time.perf_counter()
+    for b in batches[1:]:
+        step(b)
+    seconds = time.perf_counter() - t
+    return {"tokens_per_second": sum(b["input_ids"].numel() for b in batches[1:]) / seconds, "pad_fraction": 0.0}
+
+
+def ddp_tokens_per_second(nproc, steps):
+    """用 pretrain 命令跑 steps 步（tiny 之外的 small 尺寸），读 metrics.json 里的吞吐量。"""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = ["-m", "lmcourse.pretrain", "bert", "--preset", "small", "--steps", str(steps), "--batch-size", "64",
+               "--eval-every", str(10 * steps), "--quiet", "--out", tmp + "/run"]
+        if nproc == 1:
+            cmd = [sys.executable] + cmd
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"] + cmd
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        m = json.loads(Path(tmp, "run", "metrics.json").read_text())
+    return {"tokens_per_second": m["tokens_per_second"], "threads_per_process": 2 // nproc}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--skip-ddp", action="store_true")
+    a = p.parse_args()
+    result = {"old_step": old_step_tokens_per_second(a.steps), "new_step": new_step_tokens_per_second(a.steps)}
+    result["speedup"] = result["new_step"]["tokens_per_second"] / result["old_step"]["tokens_per_second"]
+    if not a.skip_ddp:
+        result["ddp_1_process"] = ddp_tokens_per_second(1, 4 * a.steps)
+        result["ddp_2_processes"] = ddp_tokens_per_second(2, 4 * a.steps)
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+    (ROOT / "_build").mkdir(exist_ok=True)
+    (ROOT / "_build" / "bench_pretrain.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
