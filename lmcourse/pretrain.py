@@ -37,7 +37,8 @@ def _bert(preset, vocab_size, seq_len, dropout, post_ln=False):
              "medium": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
              "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
     config = BertConfig(vocab_size=vocab_size, max_position_embeddings=max(128, seq_len),
-                        hidden_dropout_prob=dropout, norm_first=preset != "base" and not post_ln, **sizes[preset])
+                        hidden_dropout_prob=dropout, norm_first=preset != "base" and not post_ln,
+                        alibi=preset != "base" and not post_ln, **sizes[preset])   # 小尺寸：前归一化 + ALiBi
     return BertForPreTraining(config), config
 
 
@@ -240,7 +241,7 @@ def parser():
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--mask-prob", type=float, default=0.15, help="MLM 的掩码比例")
-    p.add_argument("--post-ln", action="store_true", help="BERT 用原版的后归一化（默认前归一化，base 尺寸除外）")
+    p.add_argument("--post-ln", action="store_true", help="BERT 用原版结构：后归一化、无 ALiBi（base 尺寸总是原版）")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="每个进程的 torch 线程数（默认 CPU 核数 / 进程数）")
@@ -341,12 +342,13 @@ def run(argv=None):
     sched = schedule(opt, args.steps, args.warmup if args.warmup < 1 else int(args.warmup), args.schedule)
     get_batch = Batches(objective, args.corpus, tok, normalize, args.batch_size, args.seq_len, args.seed, rank,
                         world, device)
+    scorer = make_objective(args.objective, tok, config)      # 评估总用默认设置（MLM 遮 15%），不同掩码比例才可比
     valid = [{k: v.to(device) for k, v in b.items()}
-             for b in eval_batches(objective, tok, normalize, args.seq_len)] if rank == 0 else []
+             for b in eval_batches(scorer, tok, normalize, args.seq_len)] if rank == 0 else []
     loss = _Autocast(objective) if device.type == "cuda" else objective
     t0 = time.perf_counter()
     history = fit(wrapped, get_batch, loss, args.steps, optimizer=opt, scheduler=sched,
-                  eval_fn=lambda m: objective.metrics(m, valid), eval_every=args.eval_every or max(1, args.steps // 10),
+                  eval_fn=lambda m: scorer.metrics(m, valid), eval_every=args.eval_every or max(1, args.steps // 10),
                   accum=args.accum, desc=f"{args.model} 预训练", progress=not args.quiet,
                   state_path=out / "state.pt")
     seconds = time.perf_counter() - t0

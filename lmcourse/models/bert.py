@@ -30,7 +30,8 @@ class BertConfig:
     hidden_dropout_prob: float = 0.1
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02
-    norm_first: bool = False           # True：前归一化（pre-LN，GPT-2 的做法），小模型能用大得多的学习率
+    norm_first: bool = False           # True：前归一化（pre-LN，GPT-2 的做法）
+    alibi: bool = False                # True：注意力分数减去 m_h·|i-j|（ALiBi），一开始就偏向近处的字
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
@@ -121,13 +122,15 @@ class BertModel(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         pad = None if attention_mask is None else attention_mask == 0                  # (B, T)，True = 填充
         x = self.embeddings(input_ids, token_type_ids)                                  # (B, T, H)
+        B, T = input_ids.shape
+        bias = alibi_bias(T, self.config.num_attention_heads).to(x).repeat(B, 1, 1) if self.config.alibi else None
         weights = []
         for layer in self.layers:
             if need_weights:
-                x, w = layer(x, src_key_padding_mask=pad, need_weights=True)           # (B, T, H), (B, A, T, T)
+                x, w = layer(x, bias, pad, need_weights=True)                          # (B, T, H), (B, A, T, T)
                 weights.append(w)
             else:
-                x = layer(x, src_key_padding_mask=pad)                                  # 融合注意力，快得多
+                x = layer(x, bias, pad)                                                 # 融合注意力，快得多
         if self.config.norm_first:
             x = self.final_norm(x)                                                      # (B, T, H)
         pooled = torch.tanh(self.pooler(x[:, 0]))                                       # [CLS] -> (B, H)
@@ -161,6 +164,13 @@ class BertModel(nn.Module):
                     state[q + f"{mine}.{w}"] = src[p + f"{theirs}.{w}"]
         new.load_state_dict(state)
         return new.train(ref.training)
+
+
+def alibi_bias(T, num_heads):
+    """ALiBi（Press 等，2022）的双向版：第 h 个头的分数加上 -m_h·|i-j|，m_h = 2^(-8h/A)。返回 (A, T, T)。"""
+    slopes = 2.0 ** (-8.0 * torch.arange(1, num_heads + 1) / num_heads)               # (A,)
+    pos = torch.arange(T)
+    return -slopes[:, None, None] * (pos[None, :] - pos[:, None]).abs()                # (A, T, T)
 
 
 def init_weights(module, std=0.02):

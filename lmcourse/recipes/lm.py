@@ -9,13 +9,13 @@ DATA = "人民日报 1998-01：lmcourse.pretrain 的流式数据（train 划分�
 
 NNLM_ARGS = ["nnlm", "--preset", "small", "--corpus", "news", "--steps", "6000", "--batch-size", "16",
              "--seq-len", "64", "--lr", "3e-3", "--schedule", "cosine", "--warmup", "0.02", "--weight-decay", "0",
-             "--dropout", "0", "--seed", "0", "--eval-every", "500"]
+             "--dropout", "0", "--seed", "0", "--eval-every", "500", "--threads", "1"]
 LSTM_ARGS = ["lstm", "--preset", "small", "--corpus", "news", "--steps", "5000", "--batch-size", "32",
              "--seq-len", "64", "--lr", "3e-3", "--schedule", "cosine", "--warmup", "0.05", "--weight-decay", "0",
-             "--dropout", "0.2", "--seed", "0", "--eval-every", "500"]
+             "--dropout", "0.2", "--seed", "0", "--eval-every", "500", "--threads", "1"]
 ELMO_ARGS = ["elmo", "--preset", "small", "--corpus", "news", "--steps", "3000", "--batch-size", "32",
              "--seq-len", "64", "--lr", "3e-3", "--schedule", "cosine", "--warmup", "0.05", "--weight-decay", "0",
-             "--dropout", "0.1", "--seed", "0", "--eval-every", "500"]
+             "--dropout", "0.1", "--seed", "0", "--eval-every", "500", "--threads", "1"]
 
 
 def _meta(config, metrics, command, tokens_seen, extra):
