@@ -40,6 +40,11 @@ def example_generator(seed, example_id):
 class Objective:
     """目标的基类：默认每段都是连续的 token，没有掩码。"""
 
+    @classmethod
+    def build(cls, tokenizer, model_config, mask_prob=0.15):
+        """pretrain 命令用它建目标：新目标按需取用字表、模型配置和掩码比例。"""
+        return cls()
+
     def chunk_len(self, seq_len):
         return seq_len
 
@@ -71,6 +76,10 @@ class CausalLM(Objective):
 
     def __init__(self, context=0):
         self.context = context               # NNLM 的窗口；0 表示模型自己带状态（RNN / LSTM）
+
+    @classmethod
+    def build(cls, tokenizer, model_config, mask_prob=0.15):
+        return cls(context=getattr(model_config, "context", 0))
 
     def chunk_len(self, seq_len):
         return seq_len + max(self.context, 1)  # 多取的开头几个字只作上文
@@ -123,6 +132,10 @@ class MaskedLM(Objective):
     def __init__(self, tokenizer, p=0.15):
         self.tokenizer = tokenizer
         self.p = check_number("p", p, minimum=0, maximum=1, strict=True)
+
+    @classmethod
+    def build(cls, tokenizer, model_config, mask_prob=0.15):
+        return cls(tokenizer, mask_prob)
 
     def chunk_len(self, seq_len):
         return seq_len - 1                                                 # 前面留给 [CLS]

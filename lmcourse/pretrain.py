@@ -91,11 +91,9 @@ def tokenizer_for(model_name):
 
 
 def make_objective(name, tokenizer, model_config, mask_prob=0.15):
-    if name in ("mlm", "mlm_nsp"):
-        return objectives.get(name, tokenizer=tokenizer, p=mask_prob)
-    if name == "causal_lm":                   # NNLM 看固定窗口（config.context），RNN / LSTM 没有窗口
-        return objectives.get(name, context=getattr(model_config, "context", 0))
-    return objectives.get(name)
+    """按名字建目标（见 lmcourse.objectives）。"""
+    return objectives.OBJECTIVES[check_choice("objective", name, tuple(objectives.OBJECTIVES))].build(
+        tokenizer, model_config, mask_prob)
 
 
 # ---------- 流式数据 ----------

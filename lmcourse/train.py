@@ -105,8 +105,11 @@ def _rng_state():
     import torch
 
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "python": random.getstate(),
-            "numpy": (kind, keys.tolist(), pos, has_gauss, cached)}
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": (kind, keys.tolist(), pos, has_gauss, cached)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state):
@@ -114,6 +117,8 @@ def _set_rng_state(state):
     import torch
 
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
     random.setstate(state["python"])
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
