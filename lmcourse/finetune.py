@@ -79,7 +79,7 @@ def predict(model, examples, batch_size=128):
 class FineTuneConfig:
     pooling: str = "cls"          # cls / mean / max / mean_max
     weight_decay: float = 0.01    # L2 正则（AdamW 的解耦权重衰减）
-    dropout: float = 0.1          # 分类层前的 dropout
+    dropout: float = 0.1          # 编码器各层和分类层前的 dropout
     num_layers: int = 4           # 用前几个 Transformer 块
     augment: bool = False         # 训练时一半的批次换成增强过的文本
     init: str = "news"            # news = 用 bert_news 预训练的权重；scratch = 随机初始化
@@ -90,7 +90,7 @@ class FineTuneConfig:
 
 def build_classifier(ft, states):
     """按 FineTuneConfig 建分类模型；states 是 {'config': ..., 'news': BertForPreTraining 的预训练权重}。"""
-    config = BertConfig(**states["config"])
+    config = BertConfig(**dict(states["config"], hidden_dropout_prob=ft.dropout))   # 编码器各层与分类层用同一个 dropout
     model = BertForSequenceClassification(config, 2, pooling=ft.pooling, dropout=ft.dropout)
     if ft.init != "scratch":
         bert = {k[len("bert."):]: v for k, v in states[ft.init].items() if k.startswith("bert.")}

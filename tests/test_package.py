@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,22 @@ def test_checkpoint_vocab_check():
         ckpt.load_state("nnlm", CharTokenizer(["甲", "乙"]))
     state, meta = ckpt.load_state("nnlm", data.lm_tokenizer())
     assert meta["name"] == "nnlm" and state
+
+
+def test_appendix_throughput_numbers_come_from_the_benchmark():
+    """附录里的吞吐量数字与 tools/bench_pretrain.py 写下的 book/bench_pretrain.json 一致。"""
+    bench = json.loads((ROOT / "book" / "bench_pretrain.json").read_text())
+    page = (ROOT / "book" / "appendix_cluster.md").read_text(encoding="utf-8")
+    expected = [f"{bench['old_step']['tokens_per_second']:,.0f}", f"{bench['new_step']['tokens_per_second']:,.0f}",
+                f"{bench['speedup']:.1f} 倍", f"{100 * bench['old_step']['pad_fraction']:.0f}%",
+                f"{bench['ddp_1_process']['tokens_per_second']:,.0f}", f"{bench['ddp_2_processes']['tokens_per_second']:,.0f}"]
+    for text in expected:
+        assert text in page, text
+    assert not re.search(r"@[A-Z_]+@", page), "附录里还有没填的占位符"
+
+
+def test_chapters_have_no_unfilled_placeholders():
+    for nb_path in (ROOT / "chapters").glob("*.ipynb"):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            assert not re.search(r"@[A-Z_]+@", "".join(cell["source"])), nb_path.name
