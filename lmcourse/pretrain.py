@@ -138,6 +138,8 @@ def pack(lines, tokenizer, chunk_len, normalize):
     """把句子编码后首尾相接（句间放 [SEP]），切成长 chunk_len 的块，逐个给出。"""
     from lmcourse.text import normalize_numbers
 
+    check_int("chunk_len", chunk_len, minimum=1)
+
     buf = []
     for line in lines:
         buf.extend(tokenizer.encode(normalize_numbers(line) if normalize else line))
@@ -175,6 +177,12 @@ class Batches:
 
     def __init__(self, objective, corpus, tokenizer, normalize, batch_size, seq_len, seed, rank=0, world=1,
                  device="cpu"):
+        check_int("batch_size", batch_size, minimum=1)
+        check_int("seq_len", seq_len, minimum=2)
+        check_int("seed", seed, minimum=0)
+        if batch_size % world:
+            raise ValueError(f"参数 batch_size={batch_size} 应能被进程数 {world} 整除")
+        check_corpus(corpus)
         self.objective, self.seed, self.device = objective, seed, device
         self.batch_size, self.per_rank, self.rank = batch_size, batch_size // world, rank
         self.chunk_len = objective.chunk_len(seq_len)

@@ -182,3 +182,14 @@ def test_two_processes_end_with_the_same_parameters(tmp_path):
     start = pretrain.MODELS["bert"][0]("tiny", len(data.bert_tokenizer()), 32, 0.0)[0].state_dict()
     assert _max_diff(one, start) > 1e-3                              # 确实训练过
     assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2
+
+
+def test_batches_check_their_arguments():
+    tok = data.bert_tokenizer()
+    obj = objectives.get("mlm", tokenizer=tok)
+    with pytest.raises(ValueError, match="batch_size"):
+        pretrain.Batches(obj, "news", tok, True, 6, 32, seed=0, world=4)
+    with pytest.raises(TypeError, match="seq_len"):
+        pretrain.Batches(obj, "news", tok, True, 8, "32", seed=0)
+    with pytest.raises(ValueError, match="corpus"):
+        pretrain.Batches(obj, "wiki", tok, True, 8, 32, seed=0)
