@@ -102,7 +102,7 @@ TRICKS = [  # (名称, 相对基线的改动)
     ("数据增强（删字、换序）", {"augment": True}),
     ("不预训练（随机初始化）", {"init": "scratch"}),
 ]
-SENTIMENT = dict(seeds=(0, 1, 2), trick_epochs=0.5, final_epochs=3.0)  # 技巧表每格微调半轮
+SENTIMENT = dict(seeds=(0, 1, 2), trick_epochs=0.3, final_epochs=3.0)  # 技巧表每格微调 0.3 轮
 
 
 def _trick_run(name, change, seed, base, states, data_splits, tok):
