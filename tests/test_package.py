@@ -138,3 +138,13 @@ def test_chapters_have_no_unfilled_placeholders():
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
         for cell in nb["cells"]:
             assert not re.search(r"@[A-Z_]+@", "".join(cell["source"])), nb_path.name
+
+
+def test_checkpoint_table_on_the_data_page_matches_the_records():
+    page = (ROOT / "book" / "data.md").read_text(encoding="utf-8")
+    m = {name: ckpt.info(name)["metrics"] for name in ckpt.NAMES}
+    for text in (f"困惑度 {m['nnlm']['test_ppl']:.1f}", f"困惑度 {m['lstm_lm']['test_ppl']:.1f}",
+                 f"前向 {m['elmo']['test_ppl_forward']:.1f}，后向 {m['elmo']['test_ppl_backward']:.1f}",
+                 f"被遮字困惑度 {m['bert_news']['test_mlm_ppl']:.1f}，准确率 {100 * m['bert_news']['test_mlm_acc']:.1f}%",
+                 f"AUC {m['bert_sentiment']['test_auc']:.3f}"):
+        assert text in page, text
