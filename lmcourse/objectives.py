@@ -5,7 +5,7 @@
 - make_batch(chunks, example_ids, seed)：(B, L) 的 id -> 模型的输入字典（掩码只由 (seed, 样本编号) 决定）；
 - count(batch)：这一批要预测的 token 数（fit 用它把损失按整步归一）；
 - __call__(model, batch)：(损失之和, 指标之和的字典)；
-- metrics(model, batches)：在固定的留出批次上的指标（平均损失、困惑度、准确率……）。
+- metrics(model, batches)：在固定的留出批次上的指标；子类只需改写 summarize(损失之和, token 数, 统计之和)。
 新目标（GPT 的因果语言模型、XLNet 的排列语言模型、ERNIE 的知识掩码）只需写一个这样的类并 register。
 """
 import math
@@ -59,14 +59,21 @@ class Objective:
 
     @torch.no_grad()
     def metrics(self, model, batches):
-        """留出批次上的平均损失（每个被预测的 token）和困惑度。"""
+        """留出批次上的指标：逐批累加损失之和、token 数和 __call__ 给出的各项统计，再交给 summarize。"""
         was = model.training
         model.eval()
         total = n = 0.0
+        sums = {}
         for b in batches:
-            s, _ = self(model, b)
+            s, stats = self(model, b)
             total, n = total + s.item(), n + self.count(b)
+            for k, v in stats.items():
+                sums[k] = sums.get(k, 0) + v
         model.train(was)
+        return self.summarize(total, n, sums)
+
+    def summarize(self, total, n, sums):
+        """平均损失（每个被预测的 token）和困惑度。"""
         return {"valid_loss": total / n, "valid_ppl": math.exp(total / n)}
 
 
@@ -110,17 +117,10 @@ class BiLMObjective(Objective):
         n = batch["ids"][:, 1:].numel()
         return (loss_f + loss_b) * n, {"forward_loss": loss_f.item() * n, "backward_loss": loss_b.item() * n}
 
-    @torch.no_grad()
-    def metrics(self, model, batches):
+    def summarize(self, total, n, sums):
         """两个方向各自的留出困惑度。"""
-        was = model.training
-        model.eval()
-        f = b = n = 0.0
-        for batch in batches:
-            _, stats = self(model, batch)
-            f, b, n = f + stats["forward_loss"], b + stats["backward_loss"], n + self.count(batch)
-        model.train(was)
-        return {"valid_loss": (f + b) / n, "valid_ppl_forward": math.exp(f / n), "valid_ppl_backward": math.exp(b / n)}
+        f, b = sums["forward_loss"] / n, sums["backward_loss"] / n
+        return {"valid_loss": f + b, "valid_ppl_forward": math.exp(f), "valid_ppl_backward": math.exp(b)}
 
 
 @register("mlm")
@@ -170,7 +170,7 @@ class MaskedLM(Objective):
         logits, nsp_logits = model(batch["input_ids"], batch["token_type_ids"], None, picked)
         target = batch["mlm_labels"][picked]
         loss = F.cross_entropy(logits, target, reduction="sum")
-        stats = {"mlm_correct": int((logits.argmax(-1) == target).sum())}
+        stats = {"mlm_loss": loss.item(), "mlm_correct": int((logits.argmax(-1) == target).sum())}
         if self.nsp:                                                       # NSP 每个样本的权重 = 平均每个样本被遮的字数
             weight = self.p * batch["input_ids"].size(1)
             loss = loss + weight * F.cross_entropy(nsp_logits, batch["nsp_labels"], reduction="sum")
@@ -178,26 +178,12 @@ class MaskedLM(Objective):
             stats["nsp_n"] = len(batch["nsp_labels"])
         return loss, stats
 
-    @torch.no_grad()
-    def metrics(self, model, batches):
+    def summarize(self, total, n, sums):
         """被遮位置上的平均损失、困惑度、准确率（有 NSP 时另给 NSP 准确率）。"""
-        was = model.training
-        model.eval()
-        total = n = correct = nsp_hits = nsp_n = 0
-        for b in batches:
-            picked = b["mlm_labels"] != -100
-            logits, nsp_logits = model(b["input_ids"], b["token_type_ids"], None, picked)
-            target = b["mlm_labels"][picked]
-            total += F.cross_entropy(logits, target, reduction="sum").item()
-            n += len(target)
-            correct += int((logits.argmax(-1) == target).sum())
-            if "nsp_labels" in b:
-                nsp_hits += int((nsp_logits.argmax(-1) == b["nsp_labels"]).sum())
-                nsp_n += len(b["nsp_labels"])
-        model.train(was)
-        out = {"valid_loss": total / n, "valid_ppl": math.exp(total / n), "valid_acc": correct / n}
-        if nsp_n:
-            out["valid_nsp_acc"] = nsp_hits / nsp_n
+        loss = sums["mlm_loss"] / n
+        out = {"valid_loss": loss, "valid_ppl": math.exp(loss), "valid_acc": sums["mlm_correct"] / n}
+        if sums.get("nsp_n"):
+            out["valid_nsp_acc"] = sums["nsp_hits"] / sums["nsp_n"]
         return out
 
 

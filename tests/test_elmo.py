@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lmcourse.models.elmo import BiLM, ELMoConfig, ScalarMix, encode_texts, reverse_padded
+from lmcourse.models.elmo import BiLM, ELMoConfig, ScalarMix, encode_texts, reverse_padded, window_features
 from lmcourse.text import CharTokenizer
 
 
@@ -50,6 +50,21 @@ def test_padding_does_not_change_encodings(model):
     assert torch.allclose(together[0], alone[0], atol=1e-6)
     with pytest.raises(TypeError, match="texts"):
         encode_texts(m, tok, "今天")
+
+
+def test_window_features():
+    # 位置 t 的特征 = 第 0 层（前一半）在 t-k…t+k 的向量依次拼接，越界为 0
+    static = torch.randn(5, 3)
+    reps = [torch.cat([static, static], -1).expand(2, 5, 6)]            # (L+1, T, 2d)，第 0 层是 [x; x]
+    out = window_features(reps, 1)[0]
+    assert out.shape == (5, 9)
+    assert torch.equal(out[2], torch.cat([static[1], static[2], static[3]]))
+    assert torch.equal(out[0, :3], torch.zeros(3)) and torch.equal(out[0, 3:], torch.cat([static[0], static[1]]))
+    assert torch.equal(window_features(reps, 0)[0], static)
+    with pytest.raises(ValueError, match="k"):
+        window_features(reps, -1)
+    with pytest.raises(TypeError, match="reps"):
+        window_features(reps[0], 1)
 
 
 def test_nll_is_finite_and_trainable(model):

@@ -50,6 +50,20 @@ def test_ngram_bad_input():
         NGramLM(2, 10).fit("abc")
 
 
+def test_ngram_nll_over_blocks_with_start():
+    # 若干条序列、从第 start 个起预测：等于把每个被预测 token 的 -log p 逐个加起来求平均，上文不越出本条
+    m = NGramLM(3, 6).fit(TOY)
+    blocks = torch.tensor([TOY[:7], TOY[7:]])
+    want = [-math.log(m.prob(r[t], r[t - 2:t])) for r in blocks.tolist() for t in range(2, 7)]
+    assert m.nll(blocks, start=2) == pytest.approx(sum(want) / len(want))
+    assert m.perplexity(blocks, start=2) == pytest.approx(math.exp(sum(want) / len(want)))
+    assert m.nll(TOY) == pytest.approx(m.nll([TOY]))
+    with pytest.raises(ValueError, match="start"):
+        m.nll(TOY, start=0)
+    with pytest.raises(ValueError, match="ids"):
+        m.nll([1, 2], start=2)
+
+
 def test_ngram_sample_is_seeded():
     m = NGramLM(2, 6).fit(TOY)
     a = m.sample([0], 10, np.random.default_rng(1))

@@ -121,6 +121,43 @@ def test_mlm_objective_masks_and_counts():
         objectives.get("plm")
 
 
+def test_objective_metrics_match_a_direct_computation():
+    # metrics 只是把 __call__ 的损失和统计逐批加起来：与直接用模型算出的结果相同
+    import math
+
+    import torch.nn.functional as F
+
+    from lmcourse.models.bert import BertConfig, BertForPreTraining
+    from lmcourse.models.elmo import BiLM, ELMoConfig
+
+    torch.manual_seed(0)
+    tok = data.bert_tokenizer()
+    bert = BertForPreTraining(BertConfig.small(len(tok), num_hidden_layers=1)).eval()
+    for name in ("mlm", "mlm_nsp"):
+        obj = objectives.get(name, tokenizer=tok, p=0.3)
+        batches = [pretrain.Batches(obj, "news", tok, True, 4, 32, seed=0)(i) for i in (1, 2)]
+        nll = n = correct = 0
+        with torch.no_grad():
+            for b in batches:
+                picked = b["mlm_labels"] != -100
+                logits, _ = bert(b["input_ids"], b["token_type_ids"], None, picked)
+                nll += F.cross_entropy(logits, b["mlm_labels"][picked], reduction="sum").item()
+                correct += int((logits.argmax(-1) == b["mlm_labels"][picked]).sum())
+                n += int(picked.sum())
+        m = obj.metrics(bert, batches)
+        assert m["valid_ppl"] == pytest.approx(math.exp(nll / n)) and m["valid_acc"] == pytest.approx(correct / n)
+        assert ("valid_nsp_acc" in m) == (name == "mlm_nsp")
+    lm_tok = data.lm_tokenizer()
+    bilm = BiLM(ELMoConfig(vocab_size=len(lm_tok), dim=16, cutoffs=(100, 1000))).eval()
+    obj = objectives.get("bilm")
+    batches = [pretrain.Batches(obj, "news", lm_tok, True, 4, 16, seed=0)(i) for i in (1, 2)]
+    with torch.no_grad():
+        f = sum(bilm.nll(b["ids"])[0].item() for b in batches) / 2           # 两批一样大：逐批平均再平均
+        b_ = sum(bilm.nll(b["ids"])[1].item() for b in batches) / 2
+    m = obj.metrics(bilm, batches)
+    assert m["valid_ppl_forward"] == pytest.approx(math.exp(f)) and m["valid_ppl_backward"] == pytest.approx(math.exp(b_))
+
+
 # ---------- 命令行 ----------
 def test_resume_equals_uninterrupted_run(tmp_path):
     args = ["bert", *TINY, "--schedule", "constant", "--warmup", "2"]

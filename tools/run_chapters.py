@@ -1,7 +1,9 @@
-"""逐章执行 notebook，打印每章的墙钟时间和内核进程的峰值内存。
+"""逐章执行 notebook，打印每章的墙钟时间、最慢的几个单元和内核进程的峰值内存。
 
 用法：python tools/run_chapters.py [--inplace] chapters/*.ipynb
 --inplace 时把执行结果（输出）写回文件（make book 用）；否则只计时（make bench 用）。
+预算：空闲的 2 核机器上每章 ≤ 60 秒、全书 ≤ 10 分钟；超出时标出来并以 1 退出。
+单个单元超过 CELL_TIMEOUT 秒就停下并报错，不会干等。
 """
 import argparse
 import resource
@@ -14,22 +16,30 @@ import nbclient
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+CHAPTER_BUDGET, BOOK_BUDGET, CELL_TIMEOUT = 60, 600, 180
 
 
 def execute(path, inplace):
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     t = time.perf_counter()
+    cells = []
     with client.setup_kernel():
         pid = client.km.provisioner.process.pid
         for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
+            c = time.perf_counter()
+            try:
+                client.execute_cell(cell, index)
+            except nbclient.exceptions.CellTimeoutError:
+                sys.exit(f"{path.name} 第 {index} 个单元 {CELL_TIMEOUT} 秒没有结束：卡住了，停下。单元开头：\n"
+                         + "".join(cell.source)[:200])
+            cells.append((time.perf_counter() - c, index))
         peak = _peak_rss_mb(pid)
     seconds = time.perf_counter() - t
     if inplace:
         nbformat.write(nb, path)
-    return seconds, peak
+    return seconds, peak, sorted(cells, reverse=True)[:3]
 
 
 def _peak_rss_mb(pid):
@@ -51,14 +61,21 @@ def main():
     paths = [Path(p) for p in args.chapters] or sorted((ROOT / "chapters").glob("*.ipynb"))
     rows, total = [], 0.0
     for p in paths:
-        seconds, peak = execute(p, args.inplace)
+        seconds, peak, slow = execute(p, args.inplace)
         total += seconds
         rows.append((p.name, seconds, peak))
-        print(f"{p.name}: {seconds:.1f} s, 峰值内存 {peak:.0f} MB", flush=True)
+        print(f"{p.name}: {seconds:.1f} s, 峰值内存 {peak:.0f} MB；最慢的单元 "
+              + "，".join(f"#{i} {t:.1f} s" for t, i in slow), flush=True)
     print("\n| 章节 | 墙钟时间 (s) | 峰值内存 (MB) |\n|---|---:|---:|")
+    over = []
     for name, seconds, peak in rows:
-        print(f"| {name} | {seconds:.1f} | {peak:.0f} |")
-    print(f"| 合计 | {total:.1f} | |")
+        flag = f" **超出 {CHAPTER_BUDGET} 秒**" if seconds > CHAPTER_BUDGET else ""
+        print(f"| {name} | {seconds:.1f}{flag} | {peak:.0f} |")
+        over += [name] if flag else []
+    print(f"| 合计 | {total:.1f}{' **超出 10 分钟**' if total > BOOK_BUDGET else ''} | |")
+    if over or total > BOOK_BUDGET:
+        print(f"超出预算（空闲机器上每章 {CHAPTER_BUDGET} 秒、全书 {BOOK_BUDGET} 秒）：{', '.join(over) or '全书'}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,21 @@ def encode_texts(model, tokenizer, texts, batch_size=64):
     return out
 
 
+def window_features(reps, k):
+    """对照组“只看邻居”：每个位置取左右各 k 个字的静态字向量（第 0 层）拼起来，越界处补 0。
+
+    reps 是 encode_texts 的输出 [(L+1, T, 2d)]，返回 [(T, (2k+1)·d)]。
+    """
+    check_type("reps", reps, (list, tuple), "encode_texts 返回的列表")
+    check_int("k", k, minimum=0)
+    out = []
+    for r in reps:
+        x = r[0, :, :r.size(-1) // 2]                                   # (T, d)：第 0 层是 [x; x]，取一半
+        x = F.pad(x, (0, 0, k, k))                                      # (T+2k, d)
+        out.append(x.unfold(0, 2 * k + 1, 1).transpose(1, 2).reshape(x.size(0) - 2 * k, -1))  # (T, (2k+1)·d)
+    return out
+
+
 @torch.no_grad()
 def perplexities(model, stream, seq_len=128, batch_size=32):
     """在一条 id 序列上分段（每段独立、不传状态）求前向和后向的困惑度。"""

@@ -77,20 +77,29 @@ class NGramLM:
                 p = np.maximum(counts - self.d, 0) / total + self.d * len(c) / total * p
         return p
 
-    def nll(self, ids):
-        """在序列上逐个预测第 1 个之后的每个 token，返回平均负对数似然（自然对数）。"""
-        ids = _as_list(ids)
-        total = 0.0
-        for i in range(1, len(ids)):
-            p = self.prob(ids[i], ids[max(0, i - self.n + 1):i])
-            if p <= 0:
-                return math.inf
-            total -= math.log(p)
-        return total / (len(ids) - 1)
+    def nll(self, ids, start=1):
+        """逐个预测每条序列第 start 个及之后的 token（上文不越出本条序列），返回平均负对数似然（自然对数）。
 
-    def perplexity(self, ids):
-        """困惑度 exp(平均 NLL)；出现概率为 0 的 token 时为无穷大。"""
-        nll = self.nll(ids)
+        ids 是一条序列，或若干条（二维张量 / 列表的列表），后者对全部被预测的 token 求平均。
+        """
+        check_int("start", start, minimum=1)
+        rows = _as_list(ids)
+        rows = rows if rows and isinstance(rows[0], (list, tuple)) else [rows]
+        total, n = 0.0, 0
+        for row in rows:
+            for i in range(start, len(row)):
+                p = self.prob(row[i], row[max(0, i - self.n + 1):i])
+                if p <= 0:
+                    return math.inf
+                total -= math.log(p)
+                n += 1
+        if n == 0:
+            raise ValueError(f"参数 ids 太短：从第 start={start} 个起没有要预测的 token")
+        return total / n
+
+    def perplexity(self, ids, start=1):
+        """困惑度 exp(平均 NLL)，参数同 nll；出现概率为 0 的 token 时为无穷大。"""
+        nll = self.nll(ids, start)
         return math.inf if math.isinf(nll) else math.exp(nll)
 
     def sample(self, context, length, generator=None):

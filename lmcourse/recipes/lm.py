@@ -31,26 +31,39 @@ def _meta(config, metrics, command, tokens_seen, extra):
             "tokens_per_second": metrics["tokens_per_second"], **extra}
 
 
+def _recipe(name, argv, load, perplexities):
+    """三个配方的共同步骤：训练（或读回），建模型，按各章的口径重算 valid / test 困惑度，写说明。
+
+    load(config) 由记录的模型配置建模型；perplexities(model, split) 返回 {指标名: 困惑度}。
+    """
+    state, config, metrics, command = pretrain(name, argv)
+    model = load(config["model_config"])
+    model.load_state_dict(state)
+    scores = {f"{split}_{k}": round(v, 2) for split in ("valid", "test") for k, v in perplexities(model, split).items()}
+    a = config["args"]
+    keys = [k for k in metrics["history"][-1] if k.startswith("valid_ppl")]
+    meta = _meta(config, metrics, command, a["steps"] * a["batch_size"] * a["seq_len"],
+                 {"history": history(metrics, keys), "metrics": scores})
+    return model.eval(), meta
+
+
+def _with_cutoffs(cfg):
+    return dict(cfg, cutoffs=tuple(cfg["cutoffs"]))
+
+
 def nnlm():
     """NNLM（第 1 章）：看前 4 个字，6000 步 × 16 块 × 64 个预测 ≈ 6.1M 个预测。"""
     import math
-
-    import torch
 
     from lmcourse import data
     from lmcourse.models.nnlm import NNLM, NNLMConfig, lm_eval_batches, lm_sum_loss
     from lmcourse.train import evaluate
 
-    state, config, metrics, command = pretrain("nnlm", NNLM_ARGS)
-    model = NNLM(NNLMConfig(**config["model_config"]))
-    model.load_state_dict(state)
-    ppl = {s: math.exp(evaluate(model, lm_eval_batches(data.lm_stream(s), model.config.context), lm_sum_loss))
-           for s in ("valid", "test")}
-    a = config["args"]
-    meta = _meta(config, metrics, command, a["steps"] * a["batch_size"] * a["seq_len"],
-                 {"history": history(metrics, ["valid_ppl"]),
-                  "metrics": {"valid_ppl": round(ppl["valid"], 2), "test_ppl": round(ppl["test"], 2)}})
-    return model.eval(), meta
+    def ppl(model, split):
+        batches = lm_eval_batches(data.lm_stream(split), model.config.context)
+        return {"ppl": math.exp(evaluate(model, batches, lm_sum_loss))}
+
+    return _recipe("nnlm", NNLM_ARGS, lambda c: NNLM(NNLMConfig(**c)), ppl)
 
 
 def lstm_lm():
@@ -58,16 +71,8 @@ def lstm_lm():
     from lmcourse import data
     from lmcourse.models.rnn import CharRNNLM, RNNLMConfig, perplexity
 
-    state, config, metrics, command = pretrain("lstm_lm", LSTM_ARGS)
-    cfg = dict(config["model_config"], cutoffs=tuple(config["model_config"]["cutoffs"]))
-    model = CharRNNLM(RNNLMConfig(**cfg))
-    model.load_state_dict(state)
-    a = config["args"]
-    meta = _meta(config, metrics, command, a["steps"] * a["batch_size"] * a["seq_len"],
-                 {"history": history(metrics, ["valid_ppl"]),
-                  "metrics": {"valid_ppl": round(perplexity(model, data.lm_stream("valid")), 2),
-                              "test_ppl": round(perplexity(model, data.lm_stream("test")), 2)}})
-    return model.eval(), meta
+    return _recipe("lstm_lm", LSTM_ARGS, lambda c: CharRNNLM(RNNLMConfig(**_with_cutoffs(c))),
+                   lambda model, split: {"ppl": perplexity(model, data.lm_stream(split))})
 
 
 def elmo():
@@ -75,15 +80,8 @@ def elmo():
     from lmcourse import data
     from lmcourse.models.elmo import BiLM, ELMoConfig, perplexities
 
-    state, config, metrics, command = pretrain("elmo", ELMO_ARGS)
-    cfg = dict(config["model_config"], cutoffs=tuple(config["model_config"]["cutoffs"]))
-    model = BiLM(ELMoConfig(**cfg))
-    model.load_state_dict(state)
-    vf, vb = perplexities(model, data.lm_stream("valid"))
-    tf, tb = perplexities(model, data.lm_stream("test"))
-    a = config["args"]
-    meta = _meta(config, metrics, command, a["steps"] * a["batch_size"] * a["seq_len"],
-                 {"history": history(metrics, ["valid_ppl_forward", "valid_ppl_backward"]),
-                  "metrics": {"valid_ppl_forward": round(vf, 2), "valid_ppl_backward": round(vb, 2),
-                              "test_ppl_forward": round(tf, 2), "test_ppl_backward": round(tb, 2)}})
-    return model.eval(), meta
+    def ppl(model, split):
+        forward, backward = perplexities(model, data.lm_stream(split))
+        return {"ppl_forward": forward, "ppl_backward": backward}
+
+    return _recipe("elmo", ELMO_ARGS, lambda c: BiLM(ELMoConfig(**_with_cutoffs(c))), ppl)
