@@ -6,6 +6,8 @@
 单个单元超过 CELL_TIMEOUT 秒就停下并报错，不会干等。
 """
 import argparse
+import re
+import asyncio
 import resource
 import subprocess
 import sys
@@ -14,14 +16,48 @@ from pathlib import Path
 
 import nbclient
 import nbformat
+from jupyter_core.utils import ensure_async
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_BUDGET, BOOK_BUDGET, CELL_TIMEOUT = 60, 600, 180
 
 
+class Client(nbclient.NotebookClient):
+    """nbclient 等 execute_reply 时只调用一次 get_msg(timeout=整个单元的时限)。遇到部件单元，内核早已回复、
+    空闲了，这次等待却偶尔不被唤醒，一直等到超时（jupyter/nbclient#312）。这里改成每秒取一次，回复一到就能拿到。"""
+
+    async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+        from queue import Empty
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=1))
+            except Empty:
+                if deadline is not None and time.monotonic() > deadline:
+                    task_poll_kernel_alive.cancel()
+                    await self._async_check_alive()
+                    await self._async_handle_timeout(timeout, cell)      # 抛出 CellTimeoutError
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                try:
+                    await asyncio.wait_for(task_poll_output_msg, self.iopub_timeout)
+                except (asyncio.TimeoutError, Empty):
+                    pass
+                task_poll_kernel_alive.cancel()
+                return msg
+
+
+def is_progress_bar(output):
+    """tqdm 的进度条（部件或 stderr 文本）：存下来只会是一个不动的“0%”，所以不写回文件，只在运行时看。"""
+    text = "".join(output.get("data", {}).get("text/plain", "")) + "".join(output.get("text", ""))
+    return re.search(r"\d+%\|", text) is not None and (
+        "application/vnd.jupyter.widget-view+json" in output.get("data", {}) or output.get("name") == "stderr")
+
+
 def execute(path, inplace):
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+    client = Client(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
     t = time.perf_counter()
     cells = []
@@ -38,6 +74,9 @@ def execute(path, inplace):
         peak = _peak_rss_mb(pid)
     seconds = time.perf_counter() - t
     if inplace:
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [o for o in cell.outputs if not is_progress_bar(o)]
         nbformat.write(nb, path)
     return seconds, peak, sorted(cells, reverse=True)[:3]
 
