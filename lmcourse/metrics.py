@@ -48,20 +48,23 @@ def _check_binary(y):
 
 
 def best_threshold(y_true, scores, metric="f1"):
-    """在所有候选阈值中找使 metric（f1 或 accuracy）最大的一个，返回 (threshold, value)。
+    """在所有候选阈值（scores 里出现过的值）中找使 metric（f1 或 accuracy）最大的一个，返回 (threshold, value)。
 
-    预测规则为 score >= threshold 判为正类（1）。
+    预测规则为 score >= threshold 判为正类（1）；并列时取较小的阈值。曲线由 scikit-learn 一次算出。
     """
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import precision_recall_curve, roc_curve
 
     check_choice("metric", metric, ("f1", "accuracy"))
     y, s = _as_arrays(y_true, scores)
     _check_binary(y)
-    score_fn = f1_score if metric == "f1" else accuracy_score
-    candidates = np.unique(s)
-    best_t, best_v = float(candidates[0]), -1.0
-    for t in candidates:
-        v = score_fn(y, (s >= t).astype(int))
-        if v > best_v:
-            best_t, best_v = float(t), float(v)
-    return best_t, best_v
+    if metric == "f1":
+        precision, recall, thresholds = precision_recall_curve(y, s)          # 阈值从小到大
+        p, r = precision[:-1], recall[:-1]
+        values = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=p + r > 0)
+    else:
+        fpr, tpr, thresholds = roc_curve(y, s, drop_intermediate=False)       # 阈值从大到小，第一个是 +inf
+        pos = y.sum()
+        values = (tpr * pos + (1 - fpr) * (len(y) - pos)) / len(y)
+        thresholds, values = thresholds[1:][::-1], values[1:][::-1]         # 去掉“全判为负”，改成从小到大
+    best = int(np.argmax(values))
+    return float(thresholds[best]), float(values[best])

@@ -1,4 +1,4 @@
-"""文本工具：字符级分词器、数字归一化、中文里的英文词片段。"""
+"""文本工具：字符级分词器、数字归一化、中文里的英文词片段，以及把若干条 id 序列补齐成一批的 pad_batch。"""
 import json
 import re
 from collections import Counter
@@ -13,6 +13,22 @@ _FULLWIDTH = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)}
                            | {chr(0xFF41 + i): chr(0x61 + i) for i in range(26)})
 _NUMBER = re.compile(r"\d+(?:[.．]\d+)?")
 _ENGLISH = re.compile(r"[A-Za-z]+(?:['’-][A-Za-z]+)*")
+
+
+def pad_batch(sequences, pad_id):
+    """若干条 id 序列补齐到最长的一条（torch.nn.utils.rnn.pad_sequence）：返回 (ids (B, T) long, lengths (B,) long)。
+
+    全书只有这一个补齐的地方：BERT 的批次、ELMo 的句子、Seq2Seq 的源串和目标串都用它。
+    """
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+
+    check_type("sequences", sequences, (list, tuple), "id 列表的列表")
+    if not sequences:
+        raise ValueError("参数 sequences 为空")
+    check_int("pad_id", pad_id, minimum=0)
+    rows = [torch.as_tensor(list(s), dtype=torch.long) for s in sequences]
+    return pad_sequence(rows, batch_first=True, padding_value=pad_id), torch.tensor([len(r) for r in rows])
 
 
 def to_halfwidth(text):

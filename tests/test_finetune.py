@@ -67,3 +67,21 @@ def test_ner_examples_and_span_f1(tok):
     assert tags_to_spans(["I-ORG", "I-ORG", "O", "B-LOC", "I-PER"]) == {(0, 2, "ORG"), (3, 4, "LOC"), (4, 5, "PER")}
     p, r, f = span_f1([{(0, 3, "PER"), (4, 6, "LOC")}], [{(0, 3, "PER"), (4, 5, "LOC")}])
     assert (p, r, f) == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_span_f1_equals_seqeval(seed):
+    # 随机的 BIO 序列（含孤立的 I-、类型不接的 I-）：实体级 P / R / F1 与 seqeval（conlleval 口径）相同
+    import random
+
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    from lmcourse.finetune import NER_TAGS, span_f1, tags_to_spans
+
+    rng = random.Random(seed)
+    gold = [[rng.choice(NER_TAGS) for _ in range(rng.randint(1, 30))] for _ in range(50)]
+    pred = [[t if rng.random() < 0.7 else rng.choice(NER_TAGS) for t in row] for row in gold]
+    p, r, f = span_f1([tags_to_spans(t) for t in gold], [tags_to_spans(t) for t in pred])
+    assert p == pytest.approx(precision_score(gold, pred))
+    assert r == pytest.approx(recall_score(gold, pred))
+    assert f == pytest.approx(f1_score(gold, pred))

@@ -33,6 +33,20 @@ def test_best_threshold_finds_the_best_cut():
     assert v2 == pytest.approx(max(((s >= c) == y).mean() for c in s))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_best_threshold_equals_brute_force_with_ties(seed):
+    # 随机数据、打分有并列：与逐个阈值试一遍的结果相同（并列时取最小的阈值）
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    s = np.round(y * 0.3 + rng.random(300), 1)
+    for metric, fn in (("f1", f1_score), ("accuracy", lambda a, b: (a == b).mean())):
+        values = {c: fn(y, (s >= c).astype(int)) for c in np.unique(s)}
+        best = max(values.values())
+        want = min(c for c, v in values.items() if v == pytest.approx(best))
+        t, v = best_threshold(y, s, metric)
+        assert v == pytest.approx(best) and t == pytest.approx(want)
+
+
 def test_best_threshold_bad_input():
     with pytest.raises(ValueError, match="长度不同"):
         best_threshold([0, 1, 1], [0.1, 0.2])

@@ -64,3 +64,19 @@ def test_value_errors():
         CharTokenizer.from_texts(["好"], min_freq=0)
     with pytest.raises(TypeError, match="encode|text"):
         tok.encode(123)
+
+
+def test_pad_batch():
+    import torch
+
+    from lmcourse.text import pad_batch
+
+    ids, lengths = pad_batch([[5, 6, 7], [8], []], pad_id=0)
+    assert torch.equal(ids, torch.tensor([[5, 6, 7], [8, 0, 0], [0, 0, 0]])) and lengths.tolist() == [3, 1, 0]
+    assert ids.dtype == torch.long
+    with pytest.raises(ValueError, match="sequences"):
+        pad_batch([], 0)
+    with pytest.raises(TypeError, match="sequences"):
+        pad_batch("abc", 0)
+    with pytest.raises(ValueError, match="pad_id"):
+        pad_batch([[1]], -1)

@@ -166,7 +166,7 @@ def make_batch(pairs, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB):
     src (B, S) long，S 为最长源串的长度；src_lengths (B,) long；
     tgt_in (B, T) = <bos> y，tgt_out (B, T) = y <eos>，T 为最长目标长度 + 1。
     """
-    import torch
+    from lmcourse.text import pad_batch
 
     check_type("pairs", pairs, (list, tuple), "(源, 目标) 对的列表")
     if not pairs:
@@ -175,15 +175,9 @@ def make_batch(pairs, src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB):
     tgts = [tgt_vocab.encode(t) for _, t in pairs]
     if min(map(len, srcs)) == 0:
         raise ValueError("参数 pairs 含空的源串")
-    B, S, T = len(pairs), max(map(len, srcs)), max(map(len, tgts)) + 1
-    src = torch.full((B, S), src_vocab.pad_id, dtype=torch.long)          # (B, S)
-    tgt_in = torch.full((B, T), tgt_vocab.pad_id, dtype=torch.long)       # (B, T)
-    tgt_out = torch.full((B, T), tgt_vocab.pad_id, dtype=torch.long)      # (B, T)
-    for i, (x, y) in enumerate(zip(srcs, tgts)):
-        src[i, :len(x)] = torch.tensor(x)
-        tgt_in[i, :len(y) + 1] = torch.tensor([tgt_vocab.bos_id] + y)
-        tgt_out[i, :len(y) + 1] = torch.tensor(y + [tgt_vocab.eos_id])
-    src_lengths = torch.tensor([len(x) for x in srcs], dtype=torch.long)  # (B,)
+    src, src_lengths = pad_batch(srcs, src_vocab.pad_id)                             # (B, S), (B,)
+    tgt_in, _ = pad_batch([[tgt_vocab.bos_id] + y for y in tgts], tgt_vocab.pad_id)  # (B, T)
+    tgt_out, _ = pad_batch([y + [tgt_vocab.eos_id] for y in tgts], tgt_vocab.pad_id)  # (B, T)
     return src, src_lengths, tgt_in, tgt_out
 
 

@@ -277,14 +277,11 @@ def encode_pair(tokenizer, a, b=None, max_len=128):
 
 def collate(rows, pad_id):
     """[(ids, types), ...] 补齐到本批最长，返回 input_ids、token_type_ids、attention_mask（均为 (B, T)）。"""
-    T = max(len(ids) for ids, _ in rows)
-    input_ids = torch.full((len(rows), T), pad_id)
-    token_type_ids = torch.zeros(len(rows), T, dtype=torch.long)
-    attention_mask = torch.zeros(len(rows), T, dtype=torch.long)
-    for i, (ids, types) in enumerate(rows):
-        input_ids[i, :len(ids)] = torch.tensor(ids)
-        token_type_ids[i, :len(ids)] = torch.tensor(types)
-        attention_mask[i, :len(ids)] = 1
+    from lmcourse.text import pad_batch
+
+    input_ids, lengths = pad_batch([ids for ids, _ in rows], pad_id)             # (B, T), (B,)
+    token_type_ids, _ = pad_batch([types for _, types in rows], 0)               # (B, T)
+    attention_mask = (torch.arange(input_ids.size(1)) < lengths[:, None]).long()  # (B, T)，1 = 真实 token
     return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
 
 

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse._check import check_int, check_type
+from lmcourse.text import pad_batch
 
 
 @dataclass
@@ -116,10 +117,7 @@ def encode_texts(model, tokenizer, texts, batch_size=64):
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
             ids = [[tokenizer.sep_id] + tokenizer.encode(t) + [tokenizer.sep_id] for t in texts[i:i + batch_size]]
-            lengths = torch.tensor([len(s) for s in ids])
-            x = torch.full((len(ids), int(lengths.max())), tokenizer.pad_id)
-            for b, s in enumerate(ids):
-                x[b, :len(s)] = torch.tensor(s)
+            x, lengths = pad_batch(ids, tokenizer.pad_id)                    # (B, T), (B,)
             reps = model.layers(x, lengths)                             # (L+1, B, T, 2d)
             out.extend(reps[:, b, 1:n - 1] for b, n in enumerate(lengths.tolist()))  # 去掉两端的 [SEP]
     return out

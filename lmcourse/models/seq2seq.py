@@ -19,6 +19,7 @@ from torch import nn
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
 from lmcourse.models.attention import Score, masked_softmax
+from lmcourse.text import pad_batch
 
 ATTENTIONS = (None, "bahdanau", "luong")
 
@@ -282,12 +283,9 @@ def sequence_log_prob(model, src, src_lengths, sequences):
     if len(sequences) != src.size(0):
         raise ValueError(f"参数 sequences 的长度应为 {src.size(0)}，收到 {len(sequences)}")
     c = model.config
-    T = max(map(len, sequences)) + 1
-    tgt_in = torch.full((len(sequences), T), c.pad_id, dtype=torch.long, device=src.device)
-    tgt_out = torch.full_like(tgt_in, c.pad_id)
-    for i, s in enumerate(sequences):
-        tgt_in[i, :len(s) + 1] = torch.tensor([c.bos_id] + list(s))
-        tgt_out[i, :len(s) + 1] = torch.tensor(list(s) + [c.eos_id])
+    tgt_in, _ = pad_batch([[c.bos_id] + list(s) for s in sequences], c.pad_id)     # (B, T)
+    tgt_out, _ = pad_batch([list(s) + [c.eos_id] for s in sequences], c.pad_id)    # (B, T)
+    tgt_in, tgt_out = tgt_in.to(src.device), tgt_out.to(src.device)
     was_training = model.training
     model.eval()
     logp = F.log_softmax(model(src, src_lengths, tgt_in), -1)                # (B, T, V)
