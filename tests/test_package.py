@@ -148,3 +148,24 @@ def test_checkpoint_table_on_the_data_page_matches_the_records():
                  f"被遮字困惑度 {m['bert_news']['test_mlm_ppl']:.1f}，准确率 {100 * m['bert_news']['test_mlm_acc']:.1f}%",
                  f"AUC {m['bert_sentiment']['test_auc']:.3f}"):
         assert text in page, text
+
+
+def test_every_number_in_the_prose_has_a_source():
+    code = subprocess.call([sys.executable, str(ROOT / "tools" / "check_numbers.py")])
+    assert code == 0, "正文里有数字找不到出处（见上面的列表）"
+
+
+def test_number_check_catches_a_planted_wrong_number(tmp_path):
+    # 一章里打印的是 0.917，正文写成 0.927：检查要报出来；改对、或者写成四舍五入后的 0.92 就通过
+    sys.path.insert(0, str(ROOT / "tools"))
+    import check_numbers
+
+    def chapter(text):
+        return {"cells": [{"cell_type": "code", "source": ["print(auc)"], "outputs": [
+                    {"output_type": "stream", "name": "stdout", "text": ["测试集 AUC 0.9174，48.2% 的字猜对，用了 6144000 个字\n"]}]},
+                          {"cell_type": "markdown", "source": [text]}]}
+
+    assert check_numbers.unexplained(chapter("测试集 AUC 0.927。"), {}) == [(1, "0.927")]
+    assert check_numbers.unexplained(chapter("AUC 0.917、0.92，猜对 48.2%，约 614 万个字。"), {}) == []
+    assert check_numbers.unexplained(chapter("第 7 章，2018 年，$x^{3.5}$，`lr=0.3`。"), {}) == []
+    assert check_numbers.unexplained(chapter("论文里是 33 亿词。"), {"33": "论文"}) == []
