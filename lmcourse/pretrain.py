@@ -42,6 +42,16 @@ def _bert(preset, vocab_size, seq_len, dropout, post_ln=False):
     return BertForPreTraining(config), config
 
 
+def _gpt(preset, vocab_size, seq_len, dropout, post_ln=False):
+    from lmcourse.models.gpt import GPT, GPTConfig
+
+    sizes = {"tiny": dict(n_embd=64, n_layer=2, n_head=2), "small": dict(n_embd=128, n_layer=4, n_head=4),
+             "medium": dict(n_embd=256, n_layer=4, n_head=4), "base": dict(n_embd=768, n_layer=12, n_head=12)}
+    config = GPTConfig(vocab_size=vocab_size, n_positions=max(128, seq_len), dropout=dropout, post_ln=post_ln,
+                       **sizes[preset])                    # small 与小 BERT 同宽同深；post_ln=True 即 GPT-1 的结构
+    return GPT(config), config
+
+
 def _nnlm(preset, vocab_size, seq_len, dropout):
     from lmcourse.models.nnlm import NNLM, NNLMConfig
 
@@ -74,6 +84,7 @@ MODELS = {
     "lstm": (_lstm, "lm", "causal_lm"),
     "elmo": (_elmo, "lm", "bilm"),
     "bert": (_bert, "bert", "mlm"),
+    "gpt": (_gpt, "lm", "causal_lm"),
 }
 
 
@@ -253,6 +264,8 @@ def parser():
     p.add_argument("--threads", type=int, default=None, help="每个进程的 torch 线程数（默认 CPU 核数 / 进程数）")
     p.add_argument("--out", required=True, help="输出目录")
     p.add_argument("--resume", action="store_true", help="从 OUT/state.pt 接着训练")
+    p.add_argument("--init", default=None,
+                   help="从已有的权重出发（继续预训练，如在评论上做领域自适应）：检查点名（如 bert_news）或含 model.pt 的目录")
     p.add_argument("--quiet", action="store_true", help="不显示进度条")
     return p
 
@@ -273,6 +286,8 @@ def check_args(args, world=1):
     if not args.lr > 0:
         raise ValueError(f"参数 lr 应大于 0，收到 {args.lr}")
     check_corpus(args.corpus)
+    if args.init is not None:
+        init_state(args.init)
     out = Path(args.out)
     if args.resume:
         config = out / "config.json"
@@ -286,6 +301,27 @@ def check_args(args, world=1):
                                  f"与这次的 {mine!r} 不同")
     elif (out / "model.pt").exists() or (out / "state.pt").exists():
         raise ValueError(f"参数 out：目录 {out} 里已有训练结果，不会覆盖；接着训练请加 --resume，或换一个目录")
+
+
+def init_state(source, tokenizer=None):
+    """--init 的权重：lmcourse.ckpt 的检查点名，或 pretrain 命令写出的目录（读其中的 model.pt）。"""
+    from lmcourse import ckpt
+
+    if source in ckpt.NAMES:
+        return ckpt.load_state(source, tokenizer)[0]
+    path = Path(source) / "model.pt"
+    if not path.is_file():
+        raise ValueError(f"参数 init 应为检查点名（{'、'.join(ckpt.NAMES)}）或含 model.pt 的目录，收到 {source!r}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_init(model, source, tokenizer):
+    """把 --init 的权重装进刚建好的模型；形状或参数名对不上时报错（例如尺寸 preset 不同）。"""
+    state, mine = init_state(source, tokenizer), model.state_dict()
+    bad = sorted(set(state) ^ set(mine)) or [k for k in mine if state[k].shape != mine[k].shape]
+    if bad:
+        raise ValueError(f"参数 init：{source} 的权重与这次建的模型对不上（{bad[0]} 等 {len(bad)} 项），请检查 model 与 preset")
+    model.load_state_dict(state)
 
 
 def setup_distributed():
@@ -336,6 +372,8 @@ def run(argv=None):
     tok, normalize = tokenizer_for(args.model)
     extra = {"post_ln": True} if args.post_ln else {}
     model, config = build(args.preset, len(tok), args.seq_len, args.dropout, **extra)
+    if args.init is not None and not args.resume:
+        load_init(model, args.init, tok)
     objective = make_objective(args.objective, tok, config, args.mask_prob)
     model.to(device)
     if rank == 0:

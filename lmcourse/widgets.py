@@ -268,3 +268,81 @@ def positional_encoding_explorer(max_len=64, d_model=128, dims=(4, 40)):
         plt.close(fig)
 
     return W.interactive(show, max_len=len_w, d_model=model_w, dim1=dim_ws[0], dim2=dim_ws[1])
+
+
+# ---------- 第 8 章：GPT 的解码（温度、top-k、top-p） ----------
+def next_token_distribution(model, tokenizer, prompt, temperature=1.0, top_k=None, top_p=None, show=20):
+    """提示之后下一个字的分布：返回 [(字, 概率, 过滤后是否留下)]，按原始概率（除以温度后）从高到低取前 show 个。"""
+    import torch
+
+    from lmcourse.models.gpt import filter_logits
+
+    check_type("prompt", prompt, str, "字符串")
+    if not prompt:
+        raise ValueError("参数 prompt 不能为空")
+    check_number("temperature", temperature, minimum=0, strict=True)
+    check_int("show", show, minimum=1)
+    ids = torch.tensor([[tokenizer.sep_id] + tokenizer.encode(prompt)])[:, -model.config.n_positions:]
+    with torch.no_grad():
+        logits = model.eval()(ids)[0, -1] / temperature                                  # (V,)
+    kept = torch.isfinite(filter_logits(logits, top_k, top_p))                              # (V,)
+    probs = logits.softmax(-1)
+    top = probs.topk(min(show, len(probs)))
+    return [(tokenizer.itos[i], p, bool(kept[i])) for p, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def sampling_figure(model, tokenizer, prompt, temperature=1.0, top_k=None, top_p=None, length=30, seed=0, show=20):
+    """画下一个字的分布（柱状图：留下的着色、被 top-k / top-p 剪掉的灰色），并在标题下写出一次抽样续写的结果。"""
+    import torch
+
+    from lmcourse import viz
+
+    check_int("length", length, minimum=0, maximum=200)
+    check_int("seed", seed, minimum=0)
+    rows = next_token_distribution(model, tokenizer, prompt, temperature, top_k, top_p, show)
+    ids = torch.tensor([[tokenizer.sep_id] + tokenizer.encode(prompt)])
+    out = model.generate(ids, length, temperature=temperature, top_k=top_k, top_p=top_p,
+                         generator=torch.Generator().manual_seed(seed), truncate=True)
+    text = tokenizer.decode(out[0, ids.size(1):].tolist()).replace("[SEP]", "〈句末〉")
+    plt = viz.pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    labels = [t.replace("[SEP]", "〈句末〉") for t, _, _ in rows]
+    ax.bar(range(len(rows)), [p for _, p, _ in rows], color=["C0" if k else "0.8" for _, _, k in rows])
+    ax.set_xticks(range(len(rows)), labels)
+    n_kept = sum(k for _, _, k in rows)
+    ax.set(xlabel="下一个字（蓝色：过滤后留下；灰色：被剪掉；〈句末〉即 [SEP]）", ylabel="概率（除以温度之后）",
+           title=f"“{prompt}”之后：温度 {temperature}，top-k {top_k or '不限'}，top-p {top_p or '不限'}"
+                 f"（前 {len(rows)} 个里留下 {n_kept} 个）")
+    fig.text(0.01, -0.02, f"续写（种子 {seed}）：{prompt}【{text}】", fontsize=10, ha="left", va="top", wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def sampling_explorer(model, tokenizer, prompts, length=30):
+    """解码浏览器：输入（或选）提示，调温度、top-k、top-p 和种子，看下一个字的分布哪些被剪掉、续写出什么。
+
+    返回 ipywidgets.interactive；top-k 取 0、top-p 取 1 表示不过滤。
+    """
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    check_type("prompts", prompts, (list, tuple), "提示列表")
+    if not prompts:
+        raise ValueError("参数 prompts 不能为空")
+
+    def show(prompt, temperature, top_k, top_p, seed):
+        if not prompt.strip():
+            print("请在“提示”框里输入几个字")
+            return
+        fig = sampling_figure(model, tokenizer, prompt, temperature, top_k or None, top_p if top_p < 1 else None,
+                              length, seed)
+        plt.show()
+        plt.close(fig)
+
+    box = W.Combobox(value=prompts[0], options=list(prompts), description="提示", continuous_update=False,
+                     ensure_option=False)                 # 可以从例子里选，也可以自己输入
+    return W.interactive(show, prompt=box,
+                         temperature=W.FloatSlider(1.0, min=0.1, max=2.0, step=0.1, description="温度"),
+                         top_k=W.IntSlider(0, 0, 50, description="top-k"),
+                         top_p=W.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description="top-p"),
+                         seed=W.IntSlider(0, 0, 20, description="种子"))

@@ -293,3 +293,13 @@ def test_bad_functional_inputs():
     with pytest.raises(ValueError, match="length"):
         causal_mask(0)
     assert set(SCORE_KINDS) == {"dot", "scaled_dot", "general", "additive"}
+
+
+def test_additive_score_with_projected_keys_is_the_same():
+    """事先算好的 W_k k（Bahdanau 训练时每句只算一次）给出同样的分数；别的打分不能用 project_keys。"""
+    torch.manual_seed(0)
+    s = Score("additive", 4, 6, hidden_dim=5).double()
+    q, k = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 7, 6, dtype=torch.float64)
+    assert torch.allclose(s(q, k, k_proj=s.project_keys(k)), s(q, k), atol=1e-12)
+    with pytest.raises(ValueError, match="additive"):
+        Score("general", 4, 6).project_keys(k)

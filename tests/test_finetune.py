@@ -85,3 +85,30 @@ def test_span_f1_equals_seqeval(seed):
     assert p == pytest.approx(precision_score(gold, pred))
     assert r == pytest.approx(recall_score(gold, pred))
     assert f == pytest.approx(f1_score(gold, pred))
+
+
+def test_gpt1_fine_tuning_with_auxiliary_lm_loss_learns_a_separable_toy_task(tok):
+    """GPT-1 式微调走同一个 fine_tune：带辅助语言模型损失也能把两类分开（玩具数据上验证集 AUC = 1）。"""
+    from lmcourse.finetune import build_gpt_classifier, fine_tune
+
+    torch.manual_seed(0)
+    items = [{"text": "非常好用推荐购买", "label": 1}, {"text": "质量太差不会再买", "label": 0}] * 32
+    data = preprocess(items, tok)
+    config = dict(vocab_size=len(tok), n_positions=32, n_embd=16, n_layer=1, n_head=2)
+    ft = FineTuneConfig(dropout=0.0, epochs=3.0, lr=3e-3, batch_size=8, aux_lm=0.5)
+    model = build_gpt_classifier(ft, None, config)
+    history, scores = fine_tune(model, data, data, ft, tok, seed=0, progress=False)
+    assert history.last["valid_auc"] == 1.0 and len(scores) == len(data)
+
+
+def test_tfidf_baseline_scores_each_split_and_checks_its_input():
+    from lmcourse.finetune import tfidf_baseline
+
+    reviews = {"train": [{"text": "非常好用推荐", "label": 1}, {"text": "太差了不买", "label": 0}] * 10,
+               "test": [{"text": "好用推荐", "label": 1}, {"text": "太差", "label": 0}]}
+    out = tfidf_baseline(reviews, splits=("test",))
+    assert out["test_auc"] == 1.0 and len(out["test"]) == 2
+    with pytest.raises(ValueError, match="valid"):
+        tfidf_baseline(reviews)
+    with pytest.raises(TypeError, match="reviews"):
+        tfidf_baseline([])

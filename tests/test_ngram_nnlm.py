@@ -94,3 +94,17 @@ def test_fit_rejects_bad_steps():
         fit(model, None, lm_loss, 0)
     with pytest.raises(ValueError, match="batches"):
         evaluate(model, [], lm_sum_loss)
+
+
+def test_nnlm_checkpoint_reproduces_its_recorded_test_perplexity():
+    """第 1 章引用检查点 JSON 里的测试困惑度：在整个测试集上重算，与记录相差不到 1%（fp16 存储的误差）。"""
+    import math
+
+    from lmcourse import data
+    from lmcourse.models import nnlm
+    from lmcourse.train import evaluate
+
+    model, meta = nnlm.from_checkpoint()
+    test_ids = data.lm_stream("test")
+    ppl = math.exp(evaluate(model, nnlm.lm_eval_batches(test_ids, model.config.context), nnlm.lm_sum_loss))
+    assert abs(ppl - meta["metrics"]["test_ppl"]) < 0.01 * meta["metrics"]["test_ppl"]

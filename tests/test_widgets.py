@@ -154,3 +154,47 @@ def test_explorer_bad_arguments():
         widgets.attention_explorer(widgets.char_attention, texts=["中国"], controls=["kind"])
     with pytest.raises(ValueError, match="tokens"):
         widgets.attention_explorer(rows())
+
+
+def _tiny_gpt():
+    from lmcourse.models.gpt import GPT, GPTConfig
+    from lmcourse.text import CharTokenizer
+
+    tok = CharTokenizer.from_texts(["中国人民银行发布公告", "今天天气很好"])
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=len(tok), n_positions=64, n_embd=16, n_layer=1, n_head=2, dropout=0.0)), tok
+
+
+def test_next_token_distribution_marks_what_top_k_and_top_p_keep():
+    model, tok = _tiny_gpt()
+    rows_all = widgets.next_token_distribution(model, tok, "中国", show=10)
+    assert len(rows_all) == 10 and all(k for _, _, k in rows_all)
+    probs = [p for _, p, _ in rows_all]
+    assert probs == sorted(probs, reverse=True)
+    rows_k = widgets.next_token_distribution(model, tok, "中国", top_k=3, show=10)
+    assert [k for _, _, k in rows_k] == [True] * 3 + [False] * 7
+    rows_p = widgets.next_token_distribution(model, tok, "中国", top_p=1e-6, show=10)
+    assert sum(k for _, _, k in rows_p) == 1 and rows_p[0][2]
+    with pytest.raises(ValueError, match="temperature"):
+        widgets.next_token_distribution(model, tok, "中国", temperature=0)
+    with pytest.raises(ValueError, match="prompt"):
+        widgets.next_token_distribution(model, tok, "")
+
+
+def test_sampling_figure_and_explorer_callback():
+    model, tok = _tiny_gpt()
+    fig = widgets.sampling_figure(model, tok, "中国", temperature=0.7, top_k=5, length=8, show=12)
+    bars = fig.axes[0].patches
+    assert len(bars) == 12 and sum(b.get_facecolor()[:3] != (0.8, 0.8, 0.8) for b in bars) == 5
+    assert "续写" in fig.texts[0].get_text()
+    w = widgets.sampling_explorer(model, tok, ["中国", "今天"], length=5)
+    w.kwargs_widgets[1].value = 0.5           # 温度
+    w.kwargs_widgets[2].value = 3             # top-k
+    w.update()
+    assert w.result is None and len(w.kwargs_widgets) == 5
+    w.kwargs_widgets[0].value = "人民"         # 自己输入的提示
+    w.update()
+    w.kwargs_widgets[0].value = ""             # 空提示：给出提示语，不报错
+    w.update()
+    with pytest.raises(ValueError, match="prompts"):
+        widgets.sampling_explorer(model, tok, [])

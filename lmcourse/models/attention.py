@@ -33,14 +33,15 @@ def _same(name_a, a, name_b, b, what="最后一维"):
 
 
 # ---------- 第 1 步：打分 ----------
-def score(q, k, kind="scaled_dot", weight=None, w_q=None, w_k=None, v=None):
+def score(q, k, kind="scaled_dot", weight=None, w_q=None, w_k=None, v=None, k_proj=None):
     """query 与 key 的相似度。q (..., Tq, dq)，k (..., Tk, dk) -> 分数 (..., Tq, Tk)。
 
     dot         qᵀk                              （Luong 等，2015）
     scaled_dot  qᵀk / √d                         （Vaswani 等，2017）
     general     qᵀ W k，weight: (dq, dk)          双线性（Luong 等，2015）
     additive    vᵀ tanh(W_q q + W_k k)           加性 / 拼接式（Bahdanau 等，2015），
-                w_q: (h, dq)，w_k: (h, dk)，v: (h,)；等价于 vᵀ tanh(W [q; k])
+                w_q: (h, dq)，w_k: (h, dk)，v: (h,)；等价于 vᵀ tanh(W [q; k])；
+                k_proj 是事先算好的 W_k k (..., Tk, h)（解码时每步都一样，不必重算）
     """
     check_choice("kind", kind, SCORE_KINDS)
     _tensor("q", q, (1, 2, 3, 4))
@@ -63,7 +64,7 @@ def score(q, k, kind="scaled_dot", weight=None, w_q=None, w_k=None, v=None):
     _same("w_q", w_q.size(0), "w_k", w_k.size(0), "隐藏维数")
     _same("w_q", w_q.size(0), "v", v.size(0), "隐藏维数")
     hq = (q @ w_q.T).unsqueeze(-2)                           # (..., Tq, 1, h)
-    hk = (k @ w_k.T).unsqueeze(-3)                           # (..., 1, Tk, h)
+    hk = (k @ w_k.T if k_proj is None else k_proj).unsqueeze(-3)  # (..., 1, Tk, h)
     return torch.tanh(hq + hk) @ v                           # (..., Tq, Tk)
 
 
@@ -85,9 +86,15 @@ class Score(nn.Module):
             self.w_k = nn.Parameter(torch.randn(h, dk) / math.sqrt(dk))
             self.v = nn.Parameter(torch.randn(h) / math.sqrt(h))
 
-    def forward(self, q, k):
+    def forward(self, q, k, k_proj=None):
         params = {n: p for n, p in self.named_parameters(recurse=False)}
-        return score(q, k, self.kind, **params)              # (..., Tq, Tk)
+        return score(q, k, self.kind, k_proj=k_proj, **params)  # (..., Tq, Tk)
+
+    def project_keys(self, k):
+        """additive 打分里只与 key 有关的一半 W_k k (..., Tk, h)：算一次，每步解码传给 forward 的 k_proj。"""
+        if self.kind != "additive":
+            raise ValueError(f"project_keys 只用于 additive 打分，本打分是 {self.kind}")
+        return _tensor("k", k, (2, 3, 4)) @ self.w_k.T
 
 
 # ---------- 第 2 步：归一化 ----------

@@ -97,13 +97,17 @@ class Seq2Seq(nn.Module):
         return self.out(h_tilde), weights
 
     # ---------- 解码一步 ----------
-    def decode_step(self, y_prev, state, memory, pad_mask):
-        """y_prev (B,) 上一个词 -> (logits (B, V), 新状态, 注意力权重 (B, S) 或 None)。"""
+    def decode_step(self, y_prev, state, memory, pad_mask, keys=None):
+        """y_prev (B,) 上一个词 -> (logits (B, V), 新状态, 注意力权重 (B, S) 或 None)。
+
+        keys：Bahdanau 打分里的 U h_j（score.project_keys(memory)），不给就当场算；训练时每句只算一次。
+        """
         e = self.tgt_embed(y_prev)                                            # (B, E)
         h, c = state                                                          # 各 (1, B, H)
         if self.config.attention == "bahdanau":
             q = h[0].unsqueeze(1)                                             # (B, 1, H) 上一步状态 s_{t-1}
-            weights = masked_softmax(self.score(q, memory), pad_mask.unsqueeze(1))  # (B, 1, S)
+            s = self.score(q, memory, k_proj=keys)                            # (B, 1, S)
+            weights = masked_softmax(s, pad_mask.unsqueeze(1))               # (B, 1, S)
             context = (weights @ memory).squeeze(1)                           # (B, H)
             h1, c1 = self.cell(torch.cat([e, context], dim=-1), (h[0], c[0]))  # 各 (B, H)
             logits = self.out(torch.cat([h1, context], dim=-1))              # (B, V)
@@ -127,9 +131,10 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"参数 tgt_in 应为 (B, T) 且 B={src.size(0)}，收到形状 {tuple(tgt_in.shape)}")
         weights = None
         if self.config.attention == "bahdanau":                              # 每步依赖上一步：只能逐步算
+            keys = self.score.project_keys(memory)                           # (B, S, H) U h_j，每句只算一次
             steps = []
             for t in range(tgt_in.size(1)):
-                logits_t, state, w = self.decode_step(tgt_in[:, t], state, memory, pad_mask)
+                logits_t, state, w = self.decode_step(tgt_in[:, t], state, memory, pad_mask, keys)
                 steps.append((logits_t, w))
             logits = torch.stack([s[0] for s in steps], 1)                    # (B, T, V)
             weights = torch.stack([s[1] for s in steps], 1)                   # (B, T, S)
