@@ -106,7 +106,7 @@ class FineTuneConfig:
     dropout: float = 0.1          # 编码器各层和分类层前的 dropout
     num_layers: int = 4           # 用前几个 Transformer 块
     augment: bool = False         # 训练时一半的批次换成增强过的文本
-    init: str = "news"            # news = bert_news 的权重；reviews = 再在评论文本上预训练过的；scratch = 随机初始化
+    init: str = "news"            # news = 用 bert_news 预训练的权重；scratch = 随机初始化
     epochs: float = 1.0
     lr: float = 1e-3              # 3e-4 在 0.3 轮之内学得太慢（试验见 lmcourse/recipes/bert.py）
     batch_size: int = 32

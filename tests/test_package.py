@@ -146,7 +146,8 @@ def test_checkpoint_table_on_the_data_page_matches_the_records():
     for text in (f"困惑度 {m['nnlm']['test_ppl']:.1f}", f"困惑度 {m['lstm_lm']['test_ppl']:.1f}",
                  f"前向 {m['elmo']['test_ppl_forward']:.1f}，后向 {m['elmo']['test_ppl_backward']:.1f}",
                  f"被遮字困惑度 {m['bert_news']['test_mlm_ppl']:.1f}，准确率 {100 * m['bert_news']['test_mlm_acc']:.1f}%",
-                 f"AUC {m['bert_sentiment']['test_auc']:.3f}"):
+                 f"AUC {m['bert_sentiment']['test_auc']:.3f}", f"困惑度 {m['gpt_news']['test_ppl']:.1f}",
+                 f"AUC {m['gpt_sentiment']['test_auc']:.3f}"):
         assert text in page, text
 
 

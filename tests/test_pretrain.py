@@ -170,7 +170,19 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert [r["valid_loss"] for r in ma["history"]] == [r["valid_loss"] for r in mb["history"]]
 
 
-@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert"])
+def test_init_continues_from_given_weights_and_rejects_a_mismatch(tmp_path, capsys):
+    """--init：从已有权重出发（如在评论上继续预训练）；0 步学习率时权重原样保留；尺寸对不上时报错。"""
+    assert pretrain.main(["bert", *TINY, "--steps", "2", "--out", str(tmp_path / "a")]) == 0
+    assert pretrain.main(["bert", *TINY, "--steps", "1", "--lr", "1e-12", "--init", str(tmp_path / "a"),
+                          "--corpus", "reviews", "--out", str(tmp_path / "b")]) == 0
+    assert _max_diff(_params(tmp_path / "a" / "model.pt"), _params(tmp_path / "b" / "model.pt")) < 1e-6
+    assert pretrain.main(["bert", "--preset", "small", "--steps", "1", "--init", str(tmp_path / "a"),
+                          "--out", str(tmp_path / "c")]) == 2
+    assert "init" in capsys.readouterr().err
+    assert pretrain.main(["bert", *TINY, "--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "d")]) == 2
+
+
+@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert", "gpt"])
 def test_every_model_trains_through_the_command(tmp_path, model):
     assert pretrain.main([model, *TINY, "--steps", "3", "--out", str(tmp_path / model)]) == 0
     state = _params(tmp_path / model / "model.pt")

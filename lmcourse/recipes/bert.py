@@ -17,13 +17,6 @@ BERT_ARGS = ["bert", "--preset", "small", "--corpus", "both", "--steps", "22000"
              "--eval-every", "1000", "--threads", "1"]
 
 
-# 领域自适应预训练（Gururangan 等，2020）：从 bert_news 出发，只在评论训练集的文本上接着做 MLM
-REVIEWS_ARGS = ["bert", "--init", "bert_news", "--preset", "small", "--corpus", "reviews", "--steps", "6000",
-                "--batch-size", "8", "--seq-len", "128", "--lr", "5e-4", "--schedule", "linear", "--warmup", "0.02",
-                "--weight-decay", "0.01", "--dropout", "0", "--mask-prob", "0.4", "--seed", "0", "--eval-every", "1000",
-                "--threads", "1"]
-
-
 # 选定 BERT_ARGS 之前的逐项测量：从原版 BERT 的做法出发，每行比上一行多一项改动，其余相同（单线程、8 × 128 一步）
 LEVER_COMMON = ["bert", "--preset", "small", "--batch-size", "8", "--seq-len", "128", "--lr", "1e-3", "--warmup", "0.02",
                 "--schedule", "constant", "--threads", "1", "--seed", "0", "--steps", "600", "--eval-every", "600"]
@@ -159,8 +152,7 @@ def _setup(hp):
     raw = data.load_sentiment()
     splits = [preprocess(raw[s], tok) for s in ("train", "valid", "test")]
     pre, pre_meta = load_pretrained("bert_news")
-    states = {"config": pre_meta["config"], "news": pre.state_dict(),
-              "reviews": pretrain("bert_reviews", REVIEWS_ARGS)[0]}     # 在评论文本上接着预训练过的
+    states = {"config": pre_meta["config"], "news": pre.state_dict()}
     return tok, splits, states, FineTuneConfig(pooling="mean", epochs=hp["trick_epochs"])
 
 
