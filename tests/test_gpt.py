@@ -234,3 +234,15 @@ def test_classifier_reads_the_last_real_token_and_its_lm_loss():
     assert abs(lm.item() - model.nll(ids[:, :-1], ids[:, 1:])[0].item()) < 1e-9
     with pytest.raises(TypeError, match="gpt"):
         GPTClassifier(torch.nn.Linear(2, 2))
+
+
+def test_checkpoint_reproduces_its_recorded_perplexities():
+    """第 8 章引用 gpt_news 说明里的测试困惑度：在整个测试集上按同样的滑动窗口重算，与记录相差不到 1%（fp16 存储）。"""
+    from lmcourse import data
+    from lmcourse.models import gpt
+
+    model, meta = gpt.from_checkpoint()
+    test = data.lm_stream("test")
+    assert abs(gpt.perplexity(model, test, 256, 128) - meta["metrics"]["test_ppl"]) < 0.01 * meta["metrics"]["test_ppl"]
+    wide = gpt.GPT(gpt.GPTConfig(**meta["wide"]["config"]))
+    assert sum(p.numel() for p in wide.parameters()) == meta["wide"]["parameters"]
