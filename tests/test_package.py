@@ -170,3 +170,16 @@ def test_number_check_catches_a_planted_wrong_number(tmp_path):
     assert check_numbers.unexplained(chapter("AUC 0.917、0.92，猜对 48.2%，约 614 万个字。"), {}) == []
     assert check_numbers.unexplained(chapter("第 7 章，2018 年，$x^{3.5}$，`lr=0.3`。"), {}) == []
     assert check_numbers.unexplained(chapter("论文里是 33 亿词。"), {"33": "论文"}) == []
+
+
+def test_best_time_measures_and_checks_its_arguments():
+    import time as _time
+
+    from lmcourse.timing import best_time
+
+    t = best_time(lambda: _time.sleep(0.002), min_run_time=0.05)
+    assert 0.0015 < t < 0.05
+    with pytest.raises(TypeError, match="fn"):
+        best_time(3)
+    with pytest.raises(ValueError, match="min_run_time"):
+        best_time(lambda: None, min_run_time=0)

@@ -91,7 +91,7 @@ class CausalSelfAttention(nn.Module):
             att = (q @ k.transpose(-2, -1)) / math.sqrt(q.size(-1))                     # (B, nh, T, S)
             w = att.masked_fill(~mask, float("-inf")).softmax(-1)                      # 返回的是 dropout 之前的权重
             y = self.attn_drop(w) @ v                                                  # (B, nh, T, d)
-        else:                                                                          # 融合实现，快得多
+        else:                                                                          # 融合算子（GPU 上快得多；CPU 上训练时退回普通实现）
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if S == T or T == 1 else mask,
                                                dropout_p=p, is_causal=S == T)
         y = y.transpose(1, 2).reshape(B, T, C)                                         # 各头拼回 (B, T, C)
