@@ -217,17 +217,30 @@ def test_padding_in_source_is_ignored():
 
 
 def test_greedy_decode_matches_teacher_forcing_on_its_own_output():
+    """Transformer 用第 4 章的解码器：贪心结果再用教师强制一次算完，每一步的 argmax 都相同。"""
     model = small_model(seed=3)
     src, _ = batch(1)
     out = model.greedy_decode(src, max_len=10)
-    assert out.dtype == torch.long and out.shape[0] == 4 and out.shape[1] <= 10
-    tgt_in = torch.cat([torch.ones(4, 1, dtype=torch.long), out[:, :-1]], 1)
-    steps = model(src, tgt_in).argmax(-1)                                   # 一次并行算完
-    for b in range(4):
-        eos = (out[b] == 2).nonzero()
-        n = int(eos[0]) + 1 if len(eos) else out.shape[1]
-        assert torch.equal(steps[b, :n], out[b, :n])
-        assert (out[b, n:] == 0).all()
+    assert len(out) == 4 and all(len(o) <= 10 and 2 not in o for o in out)
+    for b, seq in enumerate(out):
+        tgt_in = torch.tensor([[1] + seq])
+        logits = model(src[b:b + 1], tgt_in)                                # 一次并行算完
+        logits[..., [0, 1]] = float("-inf")                                 # 解码器不生成 <pad>、<bos>
+        steps = logits.argmax(-1)[0]
+        assert steps[:len(seq)].tolist() == seq
+
+
+def test_beam_search_works_for_the_transformer_and_beam_1_is_greedy():
+    """第 4 章的束搜索对 Transformer 也适用：束宽 1 就是贪心；束宽 4 的结果对数概率不低于贪心（按模型打分）。"""
+    from lmcourse.models import seq2seq as s2s
+
+    model = small_model(seed=3).eval()
+    src, _ = batch(1)
+    lengths = (src != 0).sum(1)
+    greedy = s2s.greedy_decode(model, src, lengths, max_len=10)[0]
+    assert s2s.beam_search(model, src, lengths, beam_size=1, max_len=10)[0] == greedy
+    seqs, aligns, logps = s2s.beam_search(model, src, lengths, beam_size=4, max_len=10)
+    assert len(seqs) == 4 and aligns[0].shape[1] == int(lengths[0])
 
 
 def test_attention_weights_shapes():

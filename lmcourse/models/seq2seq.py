@@ -88,6 +88,16 @@ class Seq2Seq(nn.Module):
         pad_mask = torch.arange(S, device=src.device) >= src_lengths.to(src.device).unsqueeze(1)  # (B, S)
         return memory, (h, c), pad_mask
 
+    # ---------- 解码器（greedy_decode、beam_search）用的三个接口 ----------
+    def start(self, src, src_lengths):
+        """解码开始：(memory, 初始状态, pad_mask)。"""
+        return self.encode(src, src_lengths)
+
+    @staticmethod
+    def reorder(state, index):
+        """束搜索按 index 挑出、复制假设的状态：LSTM 的 (h, c) 批次在第 1 维。"""
+        return tuple(s[:, index] for s in state)
+
     # ---------- Luong：注意力在 LSTM 之后 ----------
     def _luong(self, h, memory, pad_mask):
         """h (B, T, H) -> logits (B, T, V)，权重 (B, T, S)。"""
@@ -167,7 +177,9 @@ def loss_fn(model, batch):
 
 # ---------- 推断 ----------
 def _prepare(model, src, src_lengths, max_len):
-    check_type("model", model, Seq2Seq, "Seq2Seq")
+    """解码器只要求模型有 start、decode_step、reorder 三个方法（Seq2Seq 和第 5 章的 Seq2SeqTransformer 都有）。"""
+    if not all(callable(getattr(model, m, None)) for m in ("start", "decode_step", "reorder")):
+        raise TypeError(f"参数 model 应有 start、decode_step、reorder 方法（如 Seq2Seq），收到 {type(model).__name__}")
     _check_src(src, src_lengths)
     max_len = 2 * src.size(1) + 4 if max_len is None else max_len
     return check_int("max_len", max_len, minimum=1)
@@ -190,7 +202,7 @@ def greedy_decode(model, src, src_lengths, max_len=None):
     was_training = model.training
     model.eval()
     c = model.config
-    memory, state, pad_mask = model.encode(src, src_lengths)
+    memory, state, pad_mask = model.start(src, src_lengths)
     y = torch.full((src.size(0),), c.bos_id, dtype=torch.long, device=src.device)  # (B,)
     done = torch.zeros_like(y, dtype=torch.bool)
     tokens, weights = [], []
@@ -205,7 +217,7 @@ def greedy_decode(model, src, src_lengths, max_len=None):
             break
     model.train(was_training)
     tokens = torch.stack(tokens, 1).tolist()                                  # (B, L)
-    att = torch.stack(weights, 1) if model.config.attention else None        # (B, L, S)
+    att = torch.stack(weights, 1) if weights[0] is not None else None        # (B, L, S)；无注意力时为 None
     out = [_trim(t, None if att is None else att[i, :, :int(src_lengths[i])], c.eos_id)
            for i, t in enumerate(tokens)]
     return [o[0] for o in out], [o[1] for o in out]
@@ -230,10 +242,10 @@ def beam_search(model, src, src_lengths, beam_size=4, max_len=None, length_penal
     was_training = model.training
     model.eval()
     B, S = src.shape
-    memory, (h, cs), pad_mask = model.encode(src, src_lengths)
-    memory = memory.repeat_interleave(K, 0)                                   # (B·K, S, H)
-    pad_mask = pad_mask.repeat_interleave(K, 0)                               # (B·K, S)
-    state = (h.repeat_interleave(K, 1), cs.repeat_interleave(K, 1))           # 各 (1, B·K, H)
+    memory, state, pad_mask = model.start(src, src_lengths)
+    expand = torch.arange(B, device=src.device).repeat_interleave(K)          # (B·K,) 每个样本复制 K 份
+    memory, pad_mask = memory[expand], pad_mask[expand]                       # (B·K, S, H)、(B·K, S)
+    state = model.reorder(state, expand)
     scores = torch.full((B, K), float("-inf"), device=src.device)
     scores[:, 0] = 0.0                                                        # 开始时只有一个假设
     tokens = torch.zeros(B, K, 0, dtype=torch.long, device=src.device)        # (B, K, t)
@@ -253,7 +265,7 @@ def beam_search(model, src, src_lengths, beam_size=4, max_len=None, length_penal
         top, idx = (scores.unsqueeze(-1) + logp).view(B, K * V).topk(K, dim=-1)  # (B, K)
         parent, tok = idx // V, idx % V                                       # 来自哪个假设、接哪个词
         flat = (offset + parent).view(-1)                                     # (B·K,)
-        state = tuple(s[:, flat] for s in state)
+        state = model.reorder(state, flat)
         tokens = torch.cat([tokens.gather(1, parent[..., None].expand_as(tokens)), tok[..., None]], -1)
         if w is not None:
             prev = align.gather(1, parent[..., None, None].expand_as(align))
@@ -270,7 +282,7 @@ def beam_search(model, src, src_lengths, beam_size=4, max_len=None, length_penal
     for b in range(B):
         hyps = []
         for k in ranked[b].tolist():
-            t, a = _trim(tokens[b, k].tolist(), align[b, k, :, :int(src_lengths[b])] if c.attention else None,
+            t, a = _trim(tokens[b, k].tolist(), align[b, k, :, :int(src_lengths[b])] if align.size(2) else None,
                          c.eos_id)
             hyps.append((t, a, float(scores[b, k])))
         seqs.append(hyps[0][0])

@@ -306,29 +306,34 @@ class Seq2SeqTransformer(nn.Module):
         memory = self.encode(src)
         return self.decode(tgt_in, memory, src == self.config.pad_id)
 
-    @torch.no_grad()
-    def greedy_decode(self, src, max_len=None):
-        """贪心解码：一步一个字，每步把已生成的前缀重新喂给解码器。src (B, S) -> (B, ≤ max_len) 的编号，不含 BOS。
+    # ---------- 解码：与第 4 章共用 seq2seq.greedy_decode / beam_search ----------
+    def start(self, src, src_lengths=None):
+        """解码开始：(memory (B, S, E), 状态 = 已生成的前缀 (B, 0), 源的 pad 掩码 (B, S))。编码器只跑一次。"""
+        memory = self.encode(src)
+        return memory, torch.zeros(src.size(0), 0, dtype=torch.long, device=src.device), src == self.config.pad_id
 
-        遇到 EOS 的句子后面补 pad_id；所有句子都生成了 EOS 就提前停止。
+    def decode_step(self, y_prev, prefix, memory, src_pad):
+        """把上一个字接到前缀后面、整段重新过一遍解码器（因果掩码下前面的位置不变），取最后一个位置。
+
+        返回 (logits (B, V), 新前缀 (B, t+1), 最后一层交叉注意力在各头上的平均 (B, S))。
         """
+        prefix = torch.cat([prefix, y_prev.unsqueeze(1)], 1)                      # (B, t+1)
+        logits, _, cross = self.decode(prefix, memory, src_pad, need_weights=True)  # cross (B, L, H, t+1, S)
+        return logits[:, -1], prefix, cross[:, -1, :, -1].mean(1)
+
+    @staticmethod
+    def reorder(prefix, index):
+        """束搜索挑出、复制假设：前缀的批次在第 0 维。"""
+        return prefix[index]
+
+    def greedy_decode(self, src, max_len=None):
+        """贪心解码（seq2seq.greedy_decode）：src (B, S) -> 每句的编号列表（不含 BOS、EOS）。"""
+        from lmcourse.models.seq2seq import greedy_decode
+
         c = self.config
         max_len = check_int("max_len", max_len if max_len is not None else c.max_len - 1, minimum=1,
                             maximum=c.max_len - 1)
-        memory = self.encode(src)                                        # 编码器只跑一次 (B, S, E)
-        src_pad = src == c.pad_id
-        B = src.size(0)
-        ys = torch.full((B, 1), c.bos_id, dtype=torch.long, device=src.device)  # (B, 1)
-        done = torch.zeros(B, dtype=torch.bool, device=src.device)
-        for _ in range(max_len):
-            logits = self.decode(ys, memory, src_pad)                    # (B, t, V)
-            nxt = logits[:, -1].argmax(-1)                               # 只用最后一个位置 (B,)
-            nxt = nxt.masked_fill(done, c.pad_id)
-            ys = torch.cat([ys, nxt.unsqueeze(1)], 1)                    # 把刚生成的字接到输入后面
-            done |= nxt == c.eos_id
-            if done.all():
-                break
-        return ys[:, 1:]
+        return greedy_decode(self, src, (src != c.pad_id).sum(1), max_len)[0]
 
     def attention_weights(self, src, tgt_in):
         """一个批次在教师强制下的全部注意力权重，字典：encoder (B, L, H, S, S)、
