@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse.models.bert import init_weights
 
 ACTIVATIONS = ("gelu_new", "gelu")   # gelu_new：GELU 的 tanh 近似（GPT-1 / GPT-2 用的）；gelu：精确的 erf 形式
 
@@ -149,7 +150,7 @@ class GPT(nn.Module):
         self.ln_f = nn.Identity() if config.post_ln else nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight                    # 输出层与输入的 token 向量共享
-        self.apply(_init_weights)
+        self.apply(init_weights)                                 # 与 BERT 相同：N(0, 0.02²)，偏置 0
         for name, p in self.named_parameters():                  # GPT-2：残差分支的输出投影按 1/√(2L) 缩小，
             if name.endswith("c_proj.weight"):                   # 否则 2L 个分支相加后残差流的方差随深度变大
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * config.n_layer))
@@ -343,17 +344,6 @@ def _check_filters(top_k, top_p):
         check_int("top_k", top_k, minimum=1)
     if top_p is not None:
         check_number("top_p", top_p, minimum=0, maximum=1, strict=True)
-
-
-def _init_weights(module):
-    """全连接和嵌入 ~ N(0, 0.02²)，偏置为 0，LayerNorm 为 (1, 0)。"""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, std=0.02)
-        if getattr(module, "bias", None) is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 # ---------- 检查点：python -m lmcourse.ckpt gpt_news（配方见 lmcourse/recipes/gpt.py） ----------

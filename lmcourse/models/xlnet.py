@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse.models.bert import init_weights
 
 ACTIVATIONS = ("gelu", "relu")   # gelu：精确的 erf 形式（HF 的 "gelu"）
 
@@ -331,14 +332,9 @@ class XLNetModel(nn.Module):
 
 
 def _init_weights(module):
-    """全连接、嵌入和注意力里的各个参数 ~ N(0, 0.02²)，偏置为 0，LayerNorm 为 (1, 0)（与 HF 相同）。"""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        nn.init.normal_(module.weight, std=0.02)
-        if getattr(module, "bias", None) is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
-    elif isinstance(module, XLNetRelativeAttention):
+    """与 BERT 相同的初始化（bert.init_weights），再让相对注意力直接持有的各个参数 ~ N(0, 0.02²)（与 HF 相同）。"""
+    if isinstance(module, XLNetRelativeAttention):
         for p in module.parameters(recurse=False):
             nn.init.normal_(p, std=0.02)
+    else:
+        init_weights(module)
