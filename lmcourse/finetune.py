@@ -1,4 +1,4 @@
-"""BERT / GPT 微调做评论情感分类：预处理、按长度分桶的批次、数据增强、微调（用 train.fit），以及命名实体识别的小工具。
+"""BERT / GPT / XLNet 微调做评论情感分类：预处理、按长度分桶的批次、数据增强、微调（用 train.fit），以及命名实体识别的小工具。
 
 检查点 bert_sentiment 的配方（技巧逐项对比 + 最终模型）在 lmcourse/recipes/bert.py。
 """
@@ -132,6 +132,16 @@ def build_gpt_classifier(ft, state, config):
     if state is not None:
         gpt.load_state_dict(state)
     return GPTClassifier(gpt, 2, dropout=ft.dropout)
+
+
+def build_xlnet_classifier(ft, state, config):
+    """XLNet 的分类模型：预训练的 XLNet 主体（state 是 XLNetLMHeadModel 的权重，None 时随机初始化）+ 平均池化 + 线性层。"""
+    from lmcourse.models.xlnet import XLNetClassifier, XLNetConfig, XLNetModel
+
+    body = XLNetModel(XLNetConfig(**dict(config, dropout=ft.dropout)))
+    if state is not None:
+        body.load_state_dict({k[len("transformer."):]: v for k, v in state.items() if k.startswith("transformer.")})
+    return XLNetClassifier(body, 2, dropout=ft.dropout)
 
 
 def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="微调"):

@@ -1,7 +1,8 @@
-"""预训练的掩码策略：BERT 的 80/10/10 掩码语言模型（MLM），以及中文里英文单词的全词掩码。"""
+"""预训练的掩码策略：BERT 的 80/10/10 掩码语言模型（MLM）、中文里英文单词的全词掩码，以及 XLNet 的排列掩码。"""
 import torch
+import torch.nn.functional as F
 
-from lmcourse._check import check_number, check_type
+from lmcourse._check import check_int, check_number, check_type
 from lmcourse.text import CharTokenizer, english_spans
 
 IGNORE_INDEX = -100  # labels 里不需要预测的位置（F.cross_entropy 的默认 ignore_index）
@@ -73,3 +74,53 @@ def whole_word_mask(text, tokenizer, p=0.15, generator=None):
     chosen = torch.tensor([u in chosen_units for u in unit], dtype=torch.bool)
     chosen &= ~torch.isin(ids, _never_ids(tokenizer))
     return _replace(ids, chosen, tokenizer, generator)
+
+
+# ---------- XLNet：分解顺序与两个流的掩码 ----------
+def permutation_masks(T, order, num_predict=None):
+    """由分解顺序 order（range(T) 的一个排列，LongTensor）给出 (perm_mask (T, T), target_mapping (P, T))。
+
+    rank[j] 是位置 j 在顺序里排第几。perm_mask[i, j] = 1 当且仅当 rank[j] ≥ rank[i]：
+    位置 i 看不见 j 的内容（j 在顺序里排在 i 之后，或者 j 就是 i）。这正是 HF 的约定（1 = i 不注意 j），
+    也就是查询流（query stream）用的掩码；内容流（content stream）在模型里另外总能看见自己，即去掉对角线。
+    target_mapping[k, j] = 1 当且仅当 j = order[T - P + k]：预测对象是顺序里的最后 P 个位置。
+    num_predict=P（部分预测，partial prediction）：只预测顺序里的最后 P 个，前 T - P 个只当上文，
+    不被预测，所以它们之间的先后无关紧要，彼此全都看得见（原版代码的做法）：perm_mask[i, j] 只在 j 是预测对象时才可能为 1。
+    不给 num_predict 时 P = T，全部预测。要喂给模型，在前面加一维 batch：perm_mask[None]、target_mapping[None]。
+    """
+    check_int("T", T, minimum=1)
+    check_type("order", order, torch.Tensor, "torch.LongTensor")
+    if order.dtype not in (torch.long, torch.int) or order.shape != (T,):
+        raise ValueError(f"参数 order 应为长 {T} 的整数张量，收到 dtype {order.dtype}、形状 {tuple(order.shape)}")
+    if not torch.equal(order.sort().values, torch.arange(T, device=order.device)):
+        raise ValueError(f"参数 order 应为 range({T}) 的一个排列，收到 {order.tolist()}")
+    P = T if num_predict is None else check_int("num_predict", num_predict, minimum=1, maximum=T)
+    order = order.long()
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(T, device=order.device)                         # (T,)
+    target = rank >= T - P                                                     # (T,) 是否被预测
+    perm_mask = ((rank[None, :] >= rank[:, None]) & target[None, :]).float()   # (T, T)
+    target_mapping = F.one_hot(order[T - P:], T).float()                       # (P, T)
+    return perm_mask, target_mapping
+
+
+def sample_permutation(ids, tokenizer, p=1 / 6, generator=None):
+    """给一行 token（(T,) 的 LongTensor）随机选预测对象并排出分解顺序，返回 (perm_mask (T, T), target_mapping (P, T), labels (P,))。
+
+    从普通 token 里（特殊 token 从不选）随机选 P = round(p · 普通 token 数) 个作预测对象，按随机的先后排在顺序的最后，
+    其余的只作上文（见 permutation_masks 的 num_predict）。输入本身不做任何替换。
+    """
+    _check_ids(ids, tokenizer)
+    if ids.dim() != 1:
+        raise ValueError(f"参数 ids 应为一维 (T,) 的张量，收到形状 {tuple(ids.shape)}")
+    check_number("p", p, minimum=0, maximum=1, strict=True)
+    cand = (~torch.isin(ids, _never_ids(tokenizer))).nonzero().squeeze(1)     # 可以预测的位置
+    if len(cand) == 0:
+        raise ValueError("参数 ids 里没有可以预测的普通 token")
+    P = max(1, round(p * len(cand)))
+    targets = cand[torch.randperm(len(cand), generator=generator)[:P]]       # 预测对象，按预测的先后
+    context = torch.ones(len(ids), dtype=torch.bool)
+    context[targets] = False
+    order = torch.cat([context.nonzero().squeeze(1), targets])               # 上文在前，预测对象在后
+    perm_mask, target_mapping = permutation_masks(len(ids), order, P)
+    return perm_mask, target_mapping, ids[targets]

@@ -192,3 +192,52 @@ class MaskedLMWithNSP(MaskedLM):
     """BERT 原版的两个任务：掩码语言模型 + 下一句预测（NSP）。"""
 
     nsp = True
+
+
+@register("plm")
+class PermutationLM(Objective):
+    """XLNet 的排列语言模型：[CLS] + 一段连续文本，输入不做任何替换（没有 [MASK]）。
+
+    每个样本随机选比例 p 的普通字作预测对象（部分预测，1/K = p），排在分解顺序的最后、彼此按随机顺序；
+    其余的字只作上文，彼此都看得见。查询流在预测对象的位置上按顺序逐个预测，损失只算在预测对象上。
+    """
+
+    def __init__(self, tokenizer, p=1 / 6):
+        self.tokenizer = tokenizer
+        self.p = check_number("p", p, minimum=0, maximum=1, strict=True)
+
+    @classmethod
+    def build(cls, tokenizer, model_config, mask_prob=0.15):
+        return cls(tokenizer, mask_prob)
+
+    def chunk_len(self, seq_len):
+        return seq_len - 1                                                 # 与 BERT 相同：前面留给 [CLS]
+
+    def make_batch(self, chunks, example_ids, seed, others=None):
+        from lmcourse.masking import sample_permutation
+
+        B = chunks.size(0)
+        ids = torch.cat([torch.full((B, 1), self.tokenizer.cls_id), chunks], 1)   # (B, T)
+        T = ids.size(1)
+        masks, maps, labels = zip(*(sample_permutation(row, self.tokenizer, self.p, example_generator(seed, e))
+                                    for row, e in zip(ids, example_ids)))
+        Pmax = max(len(y) for y in labels)                                 # 各行的预测个数可能差一两个：补齐
+        target_mapping = torch.zeros(B, Pmax, T)
+        plm_labels = torch.full((B, Pmax), -100, dtype=torch.long)
+        for b, (tm, y) in enumerate(zip(maps, labels)):
+            target_mapping[b, :len(y)], plm_labels[b, :len(y)] = tm, y
+        return {"input_ids": ids, "perm_mask": torch.stack(masks), "target_mapping": target_mapping,
+                "plm_labels": plm_labels}
+
+    def count(self, batch):
+        return int((batch["plm_labels"] != -100).sum())
+
+    def __call__(self, model, batch):
+        logits, _ = model(batch["input_ids"], perm_mask=batch["perm_mask"],
+                          target_mapping=batch["target_mapping"])          # (B, P, V)
+        y = batch["plm_labels"]
+        loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="sum")
+        correct = int(((logits.argmax(-1) == y) & (y != -100)).sum())
+        return loss, {"mlm_loss": loss.item(), "mlm_correct": correct}
+
+    summarize = MaskedLM.summarize

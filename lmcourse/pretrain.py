@@ -78,6 +78,17 @@ def _elmo(preset, vocab_size, seq_len, dropout):
     return BiLM(config), config
 
 
+def _xlnet(preset, vocab_size, seq_len, dropout):
+    from lmcourse.models.xlnet import XLNetConfig, XLNetLMHeadModel
+
+    sizes = {"tiny": dict(d_model=64, n_layer=2, n_head=2, d_head=32, d_inner=256),
+             "small": dict(d_model=128, n_layer=4, n_head=4, d_head=32, d_inner=512),
+             "medium": dict(d_model=256, n_layer=4, n_head=4, d_head=64, d_inner=1024),
+             "base": dict(d_model=768, n_layer=12, n_head=12, d_head=64, d_inner=3072)}
+    config = XLNetConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])   # small 与小 BERT 同宽同深
+    return XLNetLMHeadModel(config), config
+
+
 # 模型名 -> (建模型的函数, 字表："lm" 或 "bert", 默认目标)
 MODELS = {
     "nnlm": (_nnlm, "lm", "causal_lm"),
@@ -85,6 +96,7 @@ MODELS = {
     "elmo": (_elmo, "lm", "bilm"),
     "bert": (_bert, "bert", "mlm"),
     "gpt": (_gpt, "lm", "causal_lm"),
+    "xlnet": (_xlnet, "bert", "plm"),
 }
 
 
@@ -257,7 +269,7 @@ def parser():
     p.add_argument("--schedule", default="linear", help="constant / linear / cosine")
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--mask-prob", type=float, default=0.15, help="MLM 的掩码比例")
+    p.add_argument("--mask-prob", type=float, default=0.15, help="MLM 的掩码比例；XLNet 的 plm 里是预测对象的比例 1/K")
     p.add_argument("--post-ln", action="store_true", help="BERT 用原版结构：后归一化、无 ALiBi（base 尺寸总是原版）")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=None)

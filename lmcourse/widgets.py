@@ -346,3 +346,81 @@ def sampling_explorer(model, tokenizer, prompts, length=30):
                          top_k=W.IntSlider(0, 0, 50, description="top-k"),
                          top_p=W.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description="top-p"),
                          seed=W.IntSlider(0, 0, 20, description="种子"))
+
+
+# ---------- 第 9 章：排列语言模型的两个掩码 ----------
+def _orders(n):
+    import itertools
+
+    return list(itertools.permutations(range(n)))
+
+
+def permutation_figure(tokens, order, position=None, num_predict=None):
+    """画分解顺序 order 给出的两张掩码：左为内容流、右为查询流，深色 = 行（查询）看得见列（键）的内容。
+
+    tokens：每个位置的 token（位置不动，只有预测的先后被打乱）；position：高亮这一行；
+    num_predict：只预测顺序里的最后几个（部分预测），其余行标“上文”。
+    """
+    import torch
+    from matplotlib.patches import Rectangle
+
+    from lmcourse import viz
+    from lmcourse.masking import permutation_masks
+
+    check_type("tokens", tokens, (list, tuple, str), "token 列表")
+    tokens = [str(t) for t in tokens]
+    T = len(tokens)
+    if not 1 <= T <= 12:
+        raise ValueError(f"参数 tokens 应有 1 到 12 个 token，收到 {T} 个")
+    check_type("order", order, (list, tuple), "位置的列表")
+    if sorted(order) != list(range(T)):
+        raise ValueError(f"参数 order 应为 0..{T - 1} 的一个排列，收到 {list(order)}")
+    P = T if num_predict is None else check_int("num_predict", num_predict, minimum=1, maximum=T)
+    if position is not None:
+        check_int("position", position, minimum=0, maximum=T - 1)
+    query, _ = permutation_masks(T, torch.tensor(order), P)
+    seen_g = 1 - query                                                   # 查询流：1 = 看得见
+    seen_h = seen_g.clone()
+    seen_h.fill_diagonal_(1)                                             # 内容流还看得见自己
+    rank = {p: k for k, p in enumerate(order)}
+    rows = [f"{t}（第 {rank[i] + 1} 步）" if rank[i] >= T - P else f"{t}（上文）" for i, t in enumerate(tokens)]
+    plt = viz.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
+    for ax, m, name in ((axes[0], seen_h, "内容流 h：还看得见自己"), (axes[1], seen_g, "查询流 g：看不见自己的内容")):
+        ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=1.25)
+        ax.set_xticks(range(T), tokens)
+        ax.set_yticks(range(T), rows)
+        ax.set(xlabel="键（被看的位置）", title=name)
+        if position is not None:
+            ax.add_patch(Rectangle((-0.5, position - 0.5), T, 1, fill=False, edgecolor="C3", linewidth=2.5))
+    axes[0].set_ylabel("查询（行）：位置上的字与它在顺序里的步数")
+    arrow = " → ".join(tokens[p] for p in order)
+    head = f"分解顺序：{arrow}" + (f"（只预测最后 {P} 个）" if P < T else "")
+    if position is not None:
+        can = [tokens[j] for j in range(T) if seen_g[position, j]]
+        head += f"\n预测“{tokens[position]}”时能用的上文：{'、'.join(can) if can else '无（第一个预测，只知道自己的位置）'}"
+    fig.suptitle(head)
+    fig.tight_layout()
+    return fig
+
+
+def permutation_explorer(tokens="我爱纽约"):
+    """排列掩码浏览器：用滑块逐个切换分解顺序（全部 T! 个）、选一个位置、设预测个数，看两个流各看得见什么。"""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+
+    tokens = [str(t) for t in tokens] if isinstance(tokens, (list, tuple, str)) else tokens
+    check_type("tokens", tokens, list, "token 列表")
+    if not 1 <= len(tokens) <= 6:
+        raise ValueError(f"参数 tokens 应有 1 到 6 个 token（顺序共 T! 个），收到 {len(tokens)} 个")
+    orders = _orders(len(tokens))
+
+    def show(order_index, position, num_predict):
+        fig = permutation_figure(tokens, list(orders[order_index]), position, num_predict)
+        plt.show()
+        plt.close(fig)
+
+    T = len(tokens)
+    return W.interactive(show, order_index=W.IntSlider(0, 0, len(orders) - 1, description="顺序编号"),
+                         position=W.IntSlider(0, 0, T - 1, description="位置"),
+                         num_predict=W.IntSlider(T, 1, T, description="预测个数"))

@@ -1,5 +1,6 @@
 """预训练引擎：训练循环（累积、调度、续训）、目标、流式数据、命令行，以及 1 个进程与 2 个进程的结果相同。"""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -118,7 +119,41 @@ def test_mlm_objective_masks_and_counts():
     assert 0.4 < b["nsp_labels"].float().mean() < 0.6
     assert ((b["token_type_ids"] == 1).sum(1) > 0).all()
     with pytest.raises(ValueError, match="name"):
-        objectives.get("plm")
+        objectives.get("ernie_no_such_objective")
+
+
+def test_permutation_lm_objective_predicts_a_fraction_without_leaks():
+    """plm：输入不做替换；预测比例 p 的普通字；一个预测对象的打分与它自己和顺序里排在它后面的字都无关。"""
+    from lmcourse.models.xlnet import XLNetConfig, XLNetLMHeadModel
+
+    tok = data.bert_tokenizer()
+    obj = objectives.get("plm", tokenizer=tok, p=0.4)
+    chunk = obj.chunk_len(64)
+    b = pretrain.Batches(obj, "news", tok, True, 16, 64, seed=0)(1)
+    again = pretrain.Batches(obj, "news", tok, True, 16, 64, seed=0)(1)
+    assert all(torch.equal(b[k], again[k]) for k in b)                     # 只由 (种子, 样本编号) 决定
+    assert b["input_ids"].shape == (16, chunk + 1) and (b["input_ids"][:, 0] == tok.cls_id).all()
+    assert not (b["input_ids"] == tok.mask_id).any()                       # 没有 [MASK]
+    y, tm = b["plm_labels"], b["target_mapping"]
+    real = y != -100
+    assert obj.count(b) == int(real.sum()) and 0.37 < real.sum() / (16 * chunk) < 0.41
+    pos = tm.argmax(-1)                                                    # (B, P) 每个预测对象的位置
+    assert torch.equal(b["input_ids"].gather(1, pos)[real], y[real])
+    specials = torch.tensor([tok.cls_id, tok.sep_id])
+    assert not torch.isin(y[real], specials).any()
+    torch.manual_seed(0)
+    model = XLNetLMHeadModel(XLNetConfig(vocab_size=len(tok), d_model=16, n_layer=1, n_head=2, d_head=8,
+                                         d_inner=32, dropout=0.0)).double().eval()
+    row = {k: v[:1] for k, v in b.items()}
+    pm, tmap = row["perm_mask"].double(), row["target_mapping"].double()
+    base = model(row["input_ids"], perm_mask=pm, target_mapping=tmap)[0][0]
+    for k in (0, 5, int(real[0].sum()) - 1):                               # 换掉第 k 个预测对象的字
+        ids = row["input_ids"].clone()
+        ids[0, pos[0, k]] = tok.mask_id
+        d = (model(ids, perm_mask=pm, target_mapping=tmap)[0][0] - base).abs().amax(-1)
+        assert (d[:k + 1] < 1e-12).all() and (d[k + 1:int(real[0].sum())] > 1e-12).all()
+    loss, stats = obj(model.float(), b)
+    assert loss.item() / obj.count(b) == pytest.approx(math.log(len(tok)), rel=0.1)
 
 
 def test_objective_metrics_match_a_direct_computation():
@@ -182,7 +217,7 @@ def test_init_continues_from_given_weights_and_rejects_a_mismatch(tmp_path, caps
     assert pretrain.main(["bert", *TINY, "--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "d")]) == 2
 
 
-@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert", "gpt"])
+@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert", "gpt", "xlnet"])
 def test_every_model_trains_through_the_command(tmp_path, model):
     assert pretrain.main([model, *TINY, "--steps", "3", "--out", str(tmp_path / model)]) == 0
     state = _params(tmp_path / model / "model.pt")

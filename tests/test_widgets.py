@@ -198,3 +198,24 @@ def test_sampling_figure_and_explorer_callback():
     w.update()
     with pytest.raises(ValueError, match="prompts"):
         widgets.sampling_explorer(model, tok, [])
+
+
+def test_permutation_figure_and_explorer_callback():
+    fig = widgets.permutation_figure("我爱纽约", [2, 0, 3, 1], position=1)
+    content, query = (ax.images[0].get_array() for ax in fig.axes[:2])
+    assert content[1].tolist() == [1, 1, 1, 1] and query[1].tolist() == [1, 0, 1, 1]   # “爱”最后预测
+    assert query[2].sum() == 0 and content[2].tolist() == [0, 0, 1, 0]                  # “纽”第一个预测
+    assert "纽 → 我 → 约 → 爱" in fig._suptitle.get_text()
+    fig = widgets.permutation_figure("我爱纽约", [2, 0, 3, 1], num_predict=2)             # 只预测“约”“爱”
+    query = fig.axes[1].images[0].get_array()
+    assert query[:, [0, 2]].sum() == 8 and query[:, [1, 3]].sum() == 1 and "上文" in fig.axes[0].get_yticklabels()[0].get_text()
+    w = widgets.permutation_explorer("我爱纽约")
+    assert w.kwargs_widgets[0].max == 23
+    w.kwargs_widgets[0].value = 7
+    w.kwargs_widgets[1].value = 3
+    w.kwargs_widgets[2].value = 2
+    w.update()
+    with pytest.raises(ValueError, match="order"):
+        widgets.permutation_figure("我爱", [0, 0])
+    with pytest.raises(ValueError, match="tokens"):
+        widgets.permutation_explorer("一二三四五六七")

@@ -3,7 +3,8 @@ import pytest
 import torch
 import transformers
 
-from lmcourse.models.xlnet import XLNetConfig, XLNetModel, count_parameters, permutation_masks
+from lmcourse.models.xlnet import (XLNetClassifier, XLNetConfig, XLNetLMHeadModel, XLNetModel, count_parameters,
+                                   permutation_masks)
 
 TINY = dict(vocab_size=40, d_model=32, n_layer=2, n_head=4, d_inner=64)
 
@@ -150,7 +151,9 @@ def test_count_parameters_and_presets():
     assert (base.vocab_size, base.d_model, base.n_layer, base.n_head, base.d_head, base.d_inner) == \
         (32000, 768, 12, 12, 64, 3072)
     assert XLNetConfig.base(vocab_size=100).vocab_size == 100 and XLNetConfig() == base
-    assert 110e6 < count_parameters(base) < 118e6                # XLNet-base 约 116M（不含输出层）
+    assert count_parameters(base) == 116_718_336                  # XLNet-base（xlnet-base-cased 的主体）
+    hf_base = transformers.XLNetConfig(d_model=768, n_layer=12, n_head=12, d_inner=3072)
+    assert sum(p.numel() for p in transformers.XLNetModel(hf_base).parameters()) == 116_718_336
 
 
 def test_bad_inputs_raise_with_argument_name():
@@ -178,3 +181,60 @@ def test_bad_inputs_raise_with_argument_name():
         XLNetConfig(mem_len=0)
     with pytest.raises(TypeError, match="config"):
         XLNetModel(TINY)
+
+
+def test_partial_prediction_masks():
+    order = torch.tensor([4, 1, 0, 3, 2])                        # 上文 4、1、0；预测 3，再预测 2
+    perm_mask, tm = permutation_masks(5, order, num_predict=2)
+    assert torch.equal(tm, torch.eye(5)[[3, 2]])
+    seen = 1 - perm_mask                                          # 1 = 看得见（查询流）
+    assert torch.equal(seen[:, [0, 1, 4]], torch.ones(5, 3))     # 上文谁都看得见（包括上文自己）
+    assert seen[3, 2] == 0 and seen[2, 3] == 1                   # 3 先预测：看不见 2；2 看得见 3
+    assert seen[3, 3] == 0 and seen[2, 2] == 0                   # 预测对象看不见自己
+    assert seen[[0, 1, 4]][:, [2, 3]].sum() == 0                 # 上文看不见预测对象
+    full, _ = permutation_masks(5, order, num_predict=5)
+    assert torch.equal(full, permutation_masks(5, order)[0])
+    for bad in (0, 6):
+        with pytest.raises(ValueError, match="num_predict"):
+            permutation_masks(5, order, num_predict=bad)
+
+
+def test_lm_head_matches_hugging_face_and_ties_weights():
+    torch.manual_seed(0)
+    kw = dict(dropout=0.0, ff_activation="gelu", attn_type="bi", bi_data=False, mem_len=None, reuse_len=None,
+              pad_token_id=None, bos_token_id=None, eos_token_id=None)
+    ref = transformers.XLNetLMHeadModel(transformers.XLNetConfig(**TINY, **kw)).double().eval()
+    pe = ref.transformer.relative_positional_encoding          # 见 _ref：HF 双流时忘了转 dtype
+    ref.transformer.relative_positional_encoding = lambda *a, **k: pe(*a, **k).double()
+    model = XLNetLMHeadModel.from_hf(ref)
+    assert model.lm_loss.weight is model.transformer.word_embedding.weight
+    ids = _ids()
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(5))
+    pm, tm = permutation_masks(7, order, num_predict=3)
+    pm, tm = pm.double()[None].expand(2, 7, 7), tm.double()[None].expand(2, 3, 7)
+    logits, _ = model(ids, perm_mask=pm, target_mapping=tm)
+    assert logits.shape == (2, 3, TINY["vocab_size"])
+    assert _max_diff(logits, ref(ids, perm_mask=pm, target_mapping=tm, use_mems=False).logits) < 1e-9
+    assert _max_diff(model(ids)[0], ref(ids, use_mems=False).logits) < 1e-9
+    with pytest.raises(TypeError, match="ref"):
+        XLNetLMHeadModel.from_hf(ref.transformer)
+
+
+def test_classifier_pools_real_tokens_only():
+    torch.manual_seed(0)
+    body = XLNetModel(XLNetConfig(**TINY, dropout=0.0)).double()
+    clf = XLNetClassifier(body, 2, dropout=0.0).double().eval()
+    ids = _ids()
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 4:] = 0
+    out = clf(ids, None, mask)
+    assert out.shape == (2, 2)
+    assert _max_diff(out[1], clf(ids[1:, :4])[0]) < 1e-9        # 补齐的位置不影响结果
+    with pytest.raises(TypeError, match="model"):
+        XLNetClassifier(torch.nn.Linear(2, 2))
+
+
+def test_memory_from_another_hidden_size_is_rejected():
+    _, model = _ref()
+    with pytest.raises(ValueError, match="mems"):
+        model(_ids(), mems=[torch.zeros(2, 3, 16)] * 2)         # C = 32 的模型，mems 却是 16 维

@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse.masking import permutation_masks  # noqa: F401（排列掩码放在 masking.py，这里再导出一次）
 from lmcourse.models.bert import init_weights
 
 ACTIVATIONS = ("gelu", "relu")   # gelu：精确的 erf 形式（HF 的 "gelu"）
@@ -65,30 +66,6 @@ def count_parameters(config):
     shared = 0 if config.untie_r else biases                 # 共用时只数一份
     per_layer = attention + ff + (biases if config.untie_r else 0)
     return config.vocab_size * C + C + config.n_layer * per_layer + shared   # word_embedding + mask_emb + 各层
-
-
-def permutation_masks(T, order):
-    """由分解顺序 order（range(T) 的一个排列，LongTensor）给出 (perm_mask (T, T), target_mapping (T, T))。
-
-    rank[j] 是位置 j 在顺序里排第几。perm_mask[i, j] = 1 当且仅当 rank[j] ≥ rank[i]：
-    位置 i 看不见 j 的内容（j 在顺序里排在 i 之后，或者 j 就是 i）。这正是 HF 的约定（1 = i 不注意 j），
-    也就是查询流（query stream）用的掩码；内容流（content stream）在模型里另外总能看见自己，即去掉对角线。
-    target_mapping[k, j] = 1 当且仅当 j = order[k]：第 k 个预测对象是顺序里的第 k 个位置，
-    所以 target_mapping[-P:] 选出顺序里的最后 P 个（XLNet 只预测这些，见论文的 partial prediction）。
-    要喂给模型，在前面加一维 batch：perm_mask[None]、target_mapping[None, -P:]。
-    """
-    check_int("T", T, minimum=1)
-    check_type("order", order, torch.Tensor, "torch.LongTensor")
-    if order.dtype not in (torch.long, torch.int) or order.shape != (T,):
-        raise ValueError(f"参数 order 应为长 {T} 的整数张量，收到 dtype {order.dtype}、形状 {tuple(order.shape)}")
-    if not torch.equal(order.sort().values, torch.arange(T, device=order.device)):
-        raise ValueError(f"参数 order 应为 range({T}) 的一个排列，收到 {order.tolist()}")
-    order = order.long()
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(T, device=order.device)                         # (T,)
-    perm_mask = (rank[None, :] >= rank[:, None]).float()                       # (T, T)
-    target_mapping = F.one_hot(order, T).float()                               # (T, T)
-    return perm_mask, target_mapping
 
 
 class XLNetRelativeAttention(nn.Module):
@@ -329,6 +306,69 @@ class XLNetModel(nn.Module):
         new = cls(config).to(ref.word_embedding.weight.dtype)
         new.load_state_dict(ref.state_dict())                   # 参数名完全相同
         return new.eval()
+
+
+class XLNetLMHeadModel(nn.Module):
+    """XLNet + 输出层 lm_loss（权重与词嵌入共用，另有偏置）：排列语言模型的预训练模型，与 HF 的 XLNetLMHeadModel 同名同义。"""
+
+    def __init__(self, config):
+        super().__init__()
+        self.transformer = XLNetModel(config)
+        self.lm_loss = nn.Linear(config.d_model, config.vocab_size)
+        self.lm_loss.weight = self.transformer.word_embedding.weight             # 与词嵌入共用
+        nn.init.zeros_(self.lm_loss.bias)
+
+    @property
+    def config(self):
+        return self.transformer.config
+
+    def forward(self, input_ids, token_type_ids=None, perm_mask=None, target_mapping=None, mems=None,
+                attention_mask=None):
+        """参数同 XLNetModel.forward。返回 (打分, 新的 mems)：给了 target_mapping 时打分 (B, P, V)，否则 (B, T, V)。"""
+        out, new_mems = self.transformer(input_ids, token_type_ids, perm_mask, target_mapping, mems, attention_mask)
+        return self.lm_loss(out), new_mems
+
+    @classmethod
+    def from_hf(cls, ref):
+        """由 transformers.XLNetLMHeadModel 拷贝出权重相同的新实例（同 dtype，eval 模式）。"""
+        if type(ref).__name__ != "XLNetLMHeadModel":
+            raise TypeError(f"参数 ref 应为 transformers.XLNetLMHeadModel，收到 {type(ref).__name__}")
+        body = XLNetModel.from_hf(ref.transformer)
+        new = cls(body.config).to(ref.lm_loss.weight.dtype)
+        new.load_state_dict(ref.state_dict())
+        return new.eval()
+
+
+class XLNetClassifier(nn.Module):
+    """微调用的分类模型：只用内容流（不给 perm_mask，所有位置互相看得见），按 attention_mask 做平均池化，再接线性层。
+
+    forward 的参数与 BERT 的分类器相同（token_type_ids 不用），方便共用 lmcourse.finetune 的微调与评估。
+    """
+
+    def __init__(self, model, num_labels=2, dropout=0.1):
+        super().__init__()
+        check_type("model", model, XLNetModel, "XLNetModel")
+        self.transformer = model
+        self.drop = nn.Dropout(dropout)
+        self.classifier = nn.Linear(model.config.d_model, num_labels)
+        init_weights(self.classifier)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+        """input_ids (B, T)；attention_mask (B, T)，真 token 为 1。返回分类打分 (B, num_labels)。"""
+        h, _ = self.transformer(input_ids, attention_mask=attention_mask)       # (B, T, C)
+        w = torch.ones_like(input_ids, dtype=h.dtype) if attention_mask is None else attention_mask.to(h.dtype)
+        mean = (h * w[..., None]).sum(1) / w.sum(1, keepdim=True)               # (B, C)
+        return self.classifier(self.drop(mean))
+
+
+def from_checkpoint(name="xlnet_news"):
+    """读随包分发的 XLNet 检查点，返回 (XLNetLMHeadModel（eval 模式）, 说明)。"""
+    from lmcourse import ckpt, data
+
+    state, meta = ckpt.load_state(name, data.bert_tokenizer())
+    model = XLNetLMHeadModel(XLNetConfig(**meta["config"]))
+    model.load_state_dict(state)
+    return model.eval(), meta
 
 
 def _init_weights(module):
