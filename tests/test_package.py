@@ -147,7 +147,9 @@ def test_checkpoint_table_on_the_data_page_matches_the_records():
                  f"前向 {m['elmo']['test_ppl_forward']:.1f}，后向 {m['elmo']['test_ppl_backward']:.1f}",
                  f"被遮字困惑度 {m['bert_news']['test_mlm_ppl']:.1f}，准确率 {100 * m['bert_news']['test_mlm_acc']:.1f}%",
                  f"AUC {m['bert_sentiment']['test_auc']:.3f}", f"困惑度 {m['gpt_news']['test_ppl']:.1f}",
-                 f"AUC {m['gpt_sentiment']['test_auc']:.3f}"):
+                 f"AUC {m['gpt_sentiment']['test_auc']:.3f}",
+                 f"被预测字困惑度 {m['xlnet_news']['test_plm_ppl']:.1f}，准确率 {100 * m['xlnet_news']['test_plm_acc']:.1f}%",
+                 f"AUC {m['xlnet_sentiment']['xlnet']:.3f}（BERT {m['xlnet_sentiment']['bert']:.3f}）"):
         assert text in page, text
 
 
