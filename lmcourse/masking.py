@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from lmcourse._check import check_int, check_number, check_type
+from lmcourse._check import check_choice, check_int, check_number, check_type
 from lmcourse.text import CharTokenizer, english_spans
 
 IGNORE_INDEX = -100  # labels 里不需要预测的位置（F.cross_entropy 的默认 ignore_index）
@@ -124,3 +124,80 @@ def sample_permutation(ids, tokenizer, p=1 / 6, generator=None):
     order = torch.cat([context.nonzero().squeeze(1), targets])               # 上文在前，预测对象在后
     perm_mask, target_mapping = permutation_masks(len(ids), order, P)
     return perm_mask, target_mapping, ids[targets]
+
+
+# ---------- ERNIE：按短语、实体整段地遮 ----------
+def _check_spans(spans, B, T):
+    check_type("spans", spans, (list, tuple), "每行一个 (start, end) 列表")
+    if len(spans) != B:
+        raise ValueError(f"参数 spans 应有 {B} 行（与 batch 一致），收到 {len(spans)} 行")
+    for b, row in enumerate(spans):
+        check_type(f"spans[{b}]", row, (list, tuple), "(start, end) 列表")
+        last = 0
+        for s, e in sorted((int(s), int(e)) for s, e in row):
+            if e <= s:
+                raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 应满足 end > start")
+            if s < 0 or e > T:
+                raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 超出了 0..{T}")
+            if s < last:
+                raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 与前一段重叠")
+            last = e
+
+
+def span_mask(input_ids, spans, tokenizer, p=0.15, generator=None):
+    """按“单位”遮：spans 每行一个 (start, end) 列表（end 不含），每一段是一个单位，其余普通 token 各自是一个单位。
+
+    每个单位以概率 p 被选中（所以约有比例 p 的普通 token 被预测），选中的单位整体 80% 换成 [MASK]、
+    10% 换成随机普通字、10% 不变；特殊 token 从不选中，也不能落在某一段里。
+    input_ids: (B, T) 的 LongTensor。返回 (inputs, labels)，与 mask_tokens 相同。
+    """
+    _check_ids(input_ids, tokenizer)
+    if input_ids.dim() != 2:
+        raise ValueError(f"参数 input_ids 应为 (B, T) 的二维张量，收到形状 {tuple(input_ids.shape)}")
+    check_number("p", p, minimum=0, maximum=1)
+    B, T = input_ids.shape
+    _check_spans(spans, B, T)
+    special = torch.isin(input_ids, _never_ids(tokenizer))                # (B, T)
+    unit = torch.arange(T).repeat(B, 1)                                   # (B, T) 每个位置所属单位的编号
+    for b, row in enumerate(spans):
+        for s, e in row:
+            if special[b, s:e].any():
+                raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 含有特殊 token")
+            unit[b, s:e] = s
+    u_pick = torch.rand(B, T, generator=generator)                         # 每个单位一个数，取单位开头那一格
+    u_kind = torch.rand(B, T, generator=generator)
+    chosen = (u_pick.gather(1, unit) < p) & ~special
+    inputs, labels = input_ids.clone(), input_ids.clone()
+    labels[~chosen] = IGNORE_INDEX
+    kind = u_kind.gather(1, unit)                                          # 同一单位同一个去向
+    first = len(tokenizer.special_ids)
+    random_ids = torch.randint(first, len(tokenizer), (B, T), generator=generator)
+    inputs[chosen & (kind < 0.8)] = tokenizer.mask_id
+    to_random = chosen & (kind >= 0.8) & (kind < 0.9)
+    inputs[to_random] = random_ids[to_random]
+    return inputs, labels
+
+
+def knowledge_spans(words, level):
+    """由分好词、带词性的句子 [(词, 词性)] 给出 ERNIE 的遮盖单位 [(start, end)]（字的位置）。
+
+    level="phrase"：每个多字词是一段（短语级）；level="entity"：每个人名、地名、机构名是一段（实体级），
+    相邻的两个 nr（人民日报把姓和名分开标）合成一个人名。人民日报自带的词性与 jieba.posseg 的输出都可以用。
+    """
+    from lmcourse.data import ENTITY_TAGS
+
+    check_type("words", words, (list, tuple), "(词, 词性) 列表")
+    check_choice("level", level, ("phrase", "entity"))
+    spans, pos, prev = [], 0, None
+    for w, t in words:
+        n = len(w)
+        if level == "phrase" and n > 1:
+            spans.append((pos, pos + n))
+        elif level == "entity" and t in ENTITY_TAGS:
+            if t == "nr" and prev == "nr" and spans and spans[-1][1] == pos:
+                spans[-1] = (spans[-1][0], pos + n)
+            else:
+                spans.append((pos, pos + n))
+        pos += n
+        prev = t
+    return spans

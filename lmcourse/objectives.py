@@ -241,3 +241,61 @@ class PermutationLM(Objective):
         return loss, {"mlm_loss": loss.item(), "mlm_correct": correct}
 
     summarize = MaskedLM.summarize
+
+
+@register("ernie")
+class KnowledgeMasking(MaskedLM):
+    """ERNIE 1.0 的知识掩码：与 mlm 相同的输入和损失，只是遮的单位分三个阶段由小到大。
+
+    按样本编号把训练等分成三段（ERNIE 1.0 的做法：先基本级、再短语级、最后实体级）：
+    第一段逐字遮（与 BERT 完全相同），第二段整词遮，第三段整个人名、地名、机构名一起遮。
+    词和实体由 jieba.posseg 在每块文本上现切（评论没有人工标注；新闻也用同一个切分器，两种语料一个口径）。
+    plan(总样本数) 由 pretrain 命令调用；没调用时（例如留出评估）一律逐字遮，与 BERT 的评估相同。
+    """
+
+    LEVELS = ("char", "phrase", "entity")
+
+    def __init__(self, tokenizer, p=0.15):
+        super().__init__(tokenizer, p)
+        self.total = None
+
+    def plan(self, total_examples):
+        self.total = total_examples
+
+    def level(self, example_id):
+        if self.total is None:
+            return "char"
+        return self.LEVELS[min(2, example_id * 3 // self.total)]
+
+    def spans(self, ids, level):
+        """一行 id 的遮盖单位：先还原成文本（特殊 token 换成 □，一字一 token），用 jieba 切词、标词性，
+        再按 level 取短语或实体；含特殊 token 的段丢掉。"""
+        import logging
+
+        import jieba
+        import jieba.posseg
+
+        from lmcourse.masking import _never_ids, knowledge_spans
+
+        jieba.setLogLevel(logging.WARNING)                               # 不要“Building prefix dict…”之类的提示
+
+        special = torch.isin(ids, _never_ids(self.tokenizer))
+        text = "".join("□" if s or len(self.tokenizer.itos[i]) != 1 else self.tokenizer.itos[i]
+                       for i, s in zip(ids.tolist(), special.tolist()))
+        out = knowledge_spans([(w.word, w.flag) for w in jieba.posseg.cut(text, HMM=False)], level)
+        return [(a, b) for a, b in out if not special[a:b].any() and "□" not in text[a:b]]
+
+    def make_batch(self, chunks, example_ids, seed, others=None):
+        from lmcourse.masking import mask_tokens, span_mask
+
+        tok = self.tokenizer
+        ids = torch.cat([torch.full((len(chunks), 1), tok.cls_id), chunks], 1)   # (B, T)
+        rows = []
+        for row, e in zip(ids, example_ids):
+            level, g = self.level(e), example_generator(seed, e)
+            if level == "char":
+                rows.append(mask_tokens(row[None], tok, self.p, g))
+            else:
+                rows.append(span_mask(row[None], [self.spans(row, level)], tok, self.p, g))
+        return {"input_ids": torch.cat([r[0] for r in rows]), "mlm_labels": torch.cat([r[1] for r in rows]),
+                "token_type_ids": torch.zeros_like(ids)}

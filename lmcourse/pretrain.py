@@ -97,6 +97,7 @@ MODELS = {
     "bert": (_bert, "bert", "mlm"),
     "gpt": (_gpt, "lm", "causal_lm"),
     "xlnet": (_xlnet, "bert", "plm"),
+    "ernie": (_bert, "bert", "ernie"),        # ERNIE 1.0 的结构就是 BERT，只换掩码
 }
 
 
@@ -387,6 +388,8 @@ def run(argv=None):
     if args.init is not None and not args.resume:
         load_init(model, args.init, tok)
     objective = make_objective(args.objective, tok, config, args.mask_prob)
+    if hasattr(objective, "plan"):                          # 分阶段的目标（ERNIE）要知道一共有多少个样本
+        objective.plan(args.steps * args.batch_size * args.accum)
     model.to(device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from lmcourse.masking import IGNORE_INDEX, mask_tokens, whole_word_mask
+from lmcourse import data, objectives, pretrain
+from lmcourse.masking import IGNORE_INDEX, knowledge_spans, mask_tokens, span_mask, whole_word_mask
 from lmcourse.text import CharTokenizer, normalize_numbers
 
 
@@ -72,3 +73,67 @@ def test_masking_bad_input(tok):
         mask_tokens(torch.tensor([6, 7]), "tok")
     with pytest.raises(TypeError, match="text"):
         whole_word_mask(123, tok)
+
+
+def _span_batch(n=400, T=40):
+    tok = data.bert_tokenizer()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(len(tok.special_ids), len(tok), (n, T), generator=g)
+    ids[:, 0], ids[:, -1] = tok.cls_id, tok.sep_id
+    spans = [[(1, 4), (6, 8), (20, 25)] for _ in range(n)]
+    return tok, ids, spans
+
+
+def test_span_mask_statistics():
+    tok, ids, spans = _span_batch()
+    inputs, labels = span_mask(ids, spans, tok, p=0.3, generator=torch.Generator().manual_seed(1))
+    chosen = labels != -100
+    assert not chosen[:, [0, -1]].any()                                  # 特殊 token 从不选
+    assert 0.27 < chosen[:, 1:-1].float().mean() < 0.33                  # 约 p 的普通 token 被预测
+    for s, e in spans[0]:                                                # 一段要么整段选中，要么整段不选
+        block = chosen[:, s:e]
+        assert ((block.all(1)) | (~block.any(1))).all()
+        assert 0.25 < block.all(1).float().mean() < 0.35
+    assert torch.equal(labels[chosen], ids[chosen])
+    whole = chosen[:, 20:25].all(1)                                      # 选中的段：整段同一个去向
+    masked = (inputs[:, 20:25] == tok.mask_id)
+    assert ((masked.all(1)) | (~masked.any(1)))[whole].all()
+    share = masked.all(1)[whole].float().mean()
+    same = (inputs[:, 20:25] == ids[:, 20:25]).all(1)[whole].float().mean()
+    assert 0.7 < share < 0.9 and 0.03 < same < 0.2                       # 80% [MASK]，10% 不变（其余 10% 随机字）
+    single = chosen[:, 9:19]                                             # 段外的 token 各自独立
+    assert 0.27 < single.float().mean() < 0.33
+    again = span_mask(ids, spans, tok, p=0.3, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(again[0], inputs) and torch.equal(again[1], labels)
+
+
+def test_span_mask_rejects_bad_spans():
+    tok, ids, _ = _span_batch(n=2)
+    for spans, word in (([[(1, 3)]], "行"), ([[(1, 3)], [(30, 41)]], "超出"), ([[(1, 3)], [(2, 5), (4, 6)]], "重叠"),
+                        ([[(3, 3)], []], "end > start"), ([[(0, 2)], []], "特殊")):
+        with pytest.raises(ValueError, match=word):
+            span_mask(ids, spans, tok)
+
+
+def test_knowledge_spans_from_the_corpus():
+    words = [("江", "nr"), ("泽民", "nr"), ("在", "p"), ("北京", "ns"), ("会见", "v"), ("了", "u"), ("客人", "n")]
+    assert knowledge_spans(words, "entity") == [(0, 3), (4, 6)]         # 姓和名合成一个人名
+    assert knowledge_spans(words, "phrase") == [(1, 3), (4, 6), (6, 8), (9, 11)]
+    with pytest.raises(ValueError, match="level"):
+        knowledge_spans(words, "word")
+
+
+def test_ernie_objective_moves_through_three_levels():
+    tok = data.bert_tokenizer()
+    obj = objectives.get("ernie", tokenizer=tok, p=0.4)
+    assert obj.level(5) == "char"                                        # 没有 plan：与 BERT 相同，逐字遮
+    obj.plan(300)
+    assert [obj.level(e) for e in (0, 99, 100, 199, 200, 299)] == ["char", "char", "phrase", "phrase", "entity", "entity"]
+    mlm = objectives.get("mlm", tokenizer=tok, p=0.4)
+    packed = pretrain.pack(pretrain.corpus_lines("news", "valid"), tok, 63, True)
+    chunks = torch.tensor([next(packed) for _ in range(16)])                # (16, 63) 原文，没有遮过
+    assert all(torch.equal(a, b) for a, b in zip(obj.make_batch(chunks, list(range(16)), 0).values(),
+                                                 mlm.make_batch(chunks, list(range(16)), 0).values()))   # 第一段与 BERT 全同
+    for start in (100, 200):                                             # 短语级、实体级：约 p 的字被预测
+        b = obj.make_batch(chunks, list(range(start, start + 16)), 0)
+        assert 0.3 < (b["mlm_labels"] != -100).float().mean() < 0.5
