@@ -43,8 +43,14 @@ def length_batches(examples, batch_size, generator=None, shuffle=True):
 
 
 def make_batch(examples, index, pad_id):
+    """一批样本：句子分类的 labels 是 (B,)；命名实体识别的样本带 tags，labels 是 (B, T)，补齐处为 -100。"""
     batch = collate([(examples[i]["ids"], examples[i]["types"]) for i in index], pad_id)
-    batch["labels"] = torch.tensor([examples[i]["label"] for i in index])
+    if "tags" in examples[index[0]]:
+        batch["labels"] = torch.full(batch["input_ids"].shape, -100)                     # (B, T)
+        for row, i in enumerate(index):
+            batch["labels"][row, :len(examples[i]["tags"])] = torch.tensor(examples[i]["tags"])
+    else:
+        batch["labels"] = torch.tensor([examples[i]["label"] for i in index])
     return batch
 
 
@@ -166,7 +172,8 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
         return make_batch(train, index, tokenizer.pad_id)
 
     def loss_fn(m, b):
-        loss = F.cross_entropy(m(b["input_ids"], b["token_type_ids"], b["attention_mask"]), b["labels"])
+        logits = m(b["input_ids"], b["token_type_ids"], b["attention_mask"])   # (B, 类) 或逐字的 (B, T, 类)
+        loss = F.cross_entropy(logits.transpose(1, 2) if logits.dim() == 3 else logits, b["labels"])
         if ft.aux_lm:                                        # GPT-1 的辅助目标：同一批文本上的语言模型损失
             loss = loss + ft.aux_lm * m.lm_loss(b["input_ids"], b["attention_mask"])
         return loss
@@ -174,6 +181,8 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
     scores = []
 
     def eval_fn(m):
+        if "tags" in valid[0]:                               # 命名实体识别：实体级 F1
+            return {"valid_f1": ner_f1(m, valid)[2]}
         scores[:] = predict(m, valid)
         return {"valid_auc": metrics.auc([d["label"] for d in valid], scores)}
 
@@ -204,6 +213,26 @@ def ner_examples(pairs, tokenizer, max_len=MAX_LEN):
         ids = [tokenizer.cls_id] + [tokenizer.stoi.get(c, tokenizer.unk_id) for c in text] + [tokenizer.sep_id]
         out.append({"ids": ids, "types": [0] * len(ids), "tags": [-100] + [NER_TAGS.index(t) for t in tags] + [-100]})
     return out
+
+
+@torch.no_grad()
+def predict_tags(model, examples, batch_size=128):
+    """每个样本逐字的预测标签（字符串，不含 [CLS]/[SEP]）。"""
+    model.eval()
+    out = [None] * len(examples)
+    for index in length_batches(examples, batch_size, shuffle=False):
+        b = make_batch(examples, index, 0)
+        best = model(b["input_ids"], b["token_type_ids"], b["attention_mask"]).argmax(-1)   # (B, T)
+        for i, row in zip(index, best.tolist()):
+            out[i] = [NER_TAGS[t] for t in row[1:len(examples[i]["ids"]) - 1]]
+    return out
+
+
+def ner_f1(model, examples):
+    """实体级的 (精确率, 召回率, F1)：预测的 BIO 标签转成实体，与标注的实体比较。"""
+    gold = [tags_to_spans([NER_TAGS[t] for t in d["tags"][1:-1]]) for d in examples]
+    pred = [tags_to_spans(t) for t in predict_tags(model, examples)]
+    return span_f1(gold, pred)
 
 
 def tags_to_spans(tags):

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from lmcourse.finetune import FineTuneConfig, augment_text, build_classifier, length_batches, make_batch, preprocess
+from lmcourse.finetune import (FineTuneConfig, augment_text, build_classifier, fine_tune, length_batches, make_batch,
+                               preprocess)
 from lmcourse.models.bert import BertConfig, BertForPreTraining
 from lmcourse.text import CharTokenizer
 
@@ -112,3 +113,32 @@ def test_tfidf_baseline_scores_each_split_and_checks_its_input():
         tfidf_baseline(reviews)
     with pytest.raises(TypeError, match="reviews"):
         tfidf_baseline([])
+
+
+def test_token_classifier_matches_hugging_face_and_learns_a_toy_ner(tok):
+    import transformers
+
+    from lmcourse.finetune import NER_TAGS, ner_examples, ner_f1, predict_tags
+    from lmcourse.models.bert import BertForTokenClassification, BertModel
+
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                     num_labels=len(NER_TAGS))
+    hf = transformers.BertForTokenClassification(config).double().eval()
+    hf_body = transformers.BertModel(config).double().eval()            # HF 的逐字分类没有池化层；主体从这里拷
+    hf.bert.load_state_dict(hf_body.state_dict(), strict=False)
+    body = BertModel.from_hf(hf_body)
+    ours = BertForTokenClassification(body.config, len(NER_TAGS), dropout=0.0).double().eval()
+    ours.bert.load_state_dict(body.state_dict())
+    ours.classifier.load_state_dict(hf.classifier.state_dict())
+    ids = torch.randint(6, len(tok), (2, 9), generator=torch.Generator().manual_seed(1))
+    assert (ours(ids) - hf(ids).logits).abs().max() < 1e-9
+    pairs = [("推荐购买手机", [(4, 6, "LOC")]), ("质量太差", []), ("手机好用", [(0, 2, "LOC")])] * 20
+    examples = ner_examples(pairs, tok)
+    model = BertForTokenClassification(BertConfig.small(len(tok), hidden_size=32, num_attention_heads=2,
+                                                        intermediate_size=64), len(NER_TAGS))
+    hist, _ = fine_tune(model, examples, examples, FineTuneConfig(epochs=8, batch_size=8, lr=3e-3), tok, seed=0,
+                        progress=False)
+    assert hist.last["valid_f1"] == ner_f1(model, examples)[2] > 0.9
+    assert predict_tags(model, examples[:1]) == [["O", "O", "O", "O", "B-LOC", "I-LOC"]]

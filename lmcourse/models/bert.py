@@ -258,6 +258,23 @@ class BertForSequenceClassification(nn.Module):
         return self.classifier(self.dropout(self.pool(seq, pooled, attention_mask)))
 
 
+class BertForTokenClassification(nn.Module):
+    """逐字分类（命名实体识别）：BERT 每个位置的最后一层输出经 dropout、全连接，得到各标签的打分。"""
+
+    def __init__(self, config, num_labels, dropout=None):
+        super().__init__()
+        check_int("num_labels", num_labels, minimum=1)
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob if dropout is None else dropout)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        init_weights(self.classifier, config.initializer_range)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
+        """返回每个位置的各标签打分 (B, T, num_labels)。"""
+        seq, _ = self.bert(input_ids, token_type_ids, attention_mask)                  # (B, T, H)
+        return self.classifier(self.dropout(seq))
+
+
 # ---------- 预训练数据：句子对、[CLS]/[SEP]、段编号、掩码 ----------
 def encode_pair(tokenizer, a, b=None, max_len=128):
     """[CLS] A [SEP] B [SEP] 的 id 和段编号（A 部分为 0，B 部分为 1）。太长时从较长的一句末尾逐字截掉。"""
