@@ -217,7 +217,7 @@ def test_init_continues_from_given_weights_and_rejects_a_mismatch(tmp_path, caps
     assert pretrain.main(["bert", *TINY, "--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "d")]) == 2
 
 
-@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert", "gpt", "xlnet"])
+@pytest.mark.parametrize("model", ["nnlm", "lstm", "elmo", "bert", "gpt", "xlnet", "ernie"])
 def test_every_model_trains_through_the_command(tmp_path, model):
     assert pretrain.main([model, *TINY, "--steps", "3", "--out", str(tmp_path / model)]) == 0
     state = _params(tmp_path / model / "model.pt")

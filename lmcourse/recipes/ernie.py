@@ -35,3 +35,93 @@ def ernie_news():
             "metrics": {"valid_mlm_ppl": round(valid["mlm_ppl"], 2), "valid_mlm_acc": round(valid["mlm_acc"], 4),
                         "test_mlm_ppl": round(test["mlm_ppl"], 2), "test_mlm_acc": round(test["mlm_acc"], 4)}}
     return model, meta
+
+
+# ---------- ernie_tasks ----------
+# BERT 与 ERNIE 用同一套微调设置：情感分类与第 9 章相同（平均池化、dropout 0、学习率 1e-3、批 32、1 轮）；
+# 命名实体识别在人民日报的 nr / ns / nt 上逐字打 BIO 标签，同样的学习率、批大小、dropout，1 轮。各 3 个种子。
+TASKS = dict(seeds=(0, 1, 2), epochs=1.0, arms=("ernie", "bert"), tasks=("sentiment", "ner"))
+
+
+def _task_data(task):
+    from lmcourse import data
+    from lmcourse.finetune import ner_examples, preprocess
+
+    tok = data.bert_tokenizer()
+    if task == "sentiment":
+        raw = data.load_sentiment()
+        return [preprocess(raw[s], tok) for s in ("train", "valid", "test")], tok
+    return [ner_examples(data.peoples_daily_entities(s), tok) for s in ("train", "valid", "test")], tok
+
+
+def _task_run(arm, task, seed, splits, tok, keep=False):
+    """一次微调，返回 ({valid, test, seconds}, 模型或 None)（情感为 AUC，实体识别为实体级 F1）；结果缓存在
+    _build/checkpoint_runs/ernie_tasks/，几个进程可以分担。keep=True 时总是重新训练并返回模型。"""
+    import json
+
+    from lmcourse import ckpt, metrics, set_seed
+    from lmcourse.finetune import (NER_TAGS, FineTuneConfig, build_classifier, fine_tune, ner_f1, predict)
+    from lmcourse.models.bert import BertConfig, BertForTokenClassification
+    from lmcourse.recipes.common import RUNS
+
+    path = RUNS / "ernie_tasks" / f"{task}_{arm}_{seed}.json"
+    if path.exists() and not keep:
+        return json.loads(path.read_text()), None
+    ft = FineTuneConfig(pooling="mean", dropout=0.0, epochs=TASKS["epochs"])
+    state, meta = ckpt.load_state(f"{arm}_news", tok)
+    set_seed(seed, threads=1)
+    if task == "sentiment":
+        model = build_classifier(ft, {"config": meta["config"], "news": state})
+    else:
+        model = BertForTokenClassification(BertConfig(**dict(meta["config"], hidden_dropout_prob=ft.dropout)),
+                                           len(NER_TAGS), dropout=ft.dropout)
+        model.bert.load_state_dict({k[len("bert."):]: v for k, v in state.items() if k.startswith("bert.")})
+    train, valid, test = splits
+    hist, _ = fine_tune(model, train, valid, ft, tok, seed, desc=f"{arm} {task}（种子 {seed}）")
+    if task == "sentiment":
+        row = {"valid": hist.last["valid_auc"], "test": metrics.auc([d["label"] for d in test], predict(model, test))}
+    else:
+        row = {"valid": hist.last["valid_f1"], "test": ner_f1(model, test)[2]}
+    row = {k: round(v, 4) for k, v in row.items()}
+    row["seconds"] = round(hist.last["seconds"], 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row))
+    return row, (model if keep else None)
+
+
+def task_cells(reverse=False):
+    """只算各格（可以开两个进程，一个 reverse=True 从表尾往回算）。"""
+    cells = [(task, arm, seed) for task in TASKS["tasks"] for arm in TASKS["arms"] for seed in TASKS["seeds"]]
+    data_cache = {}
+    for task, arm, seed in reversed(cells) if reverse else cells:
+        if task not in data_cache:
+            data_cache[task] = _task_data(task)
+        print(task, arm, seed, _task_run(arm, task, seed, *data_cache[task])[0], flush=True)
+
+
+def ernie_tasks():
+    """ernie_news 与 bert_news 在情感分类和命名实体识别上各微调 3 个种子；存下的权重是 ERNIE 做实体识别、种子 0 的那一个。"""
+    import statistics
+
+    from lmcourse import ckpt
+
+    runs, keep = [], None
+    for task in TASKS["tasks"]:
+        splits, tok = _task_data(task)
+        for arm in TASKS["arms"]:
+            for seed in TASKS["seeds"]:
+                row, model = _task_run(arm, task, seed, splits, tok, keep=(task, arm, seed) == ("ner", "ernie", 0))
+                runs.append(dict(task=task, arm=arm, seed=seed, **row))
+                keep = keep or model
+    summary = {f"{task}_{arm}": {k: {"mean": round(statistics.mean(r[k] for r in rows), 4),
+                                     "sd": round(statistics.stdev(r[k] for r in rows), 4)} for k in ("valid", "test")}
+               for task in TASKS["tasks"] for arm in TASKS["arms"]
+               for rows in [[r for r in runs if r["task"] == task and r["arm"] == arm]]}
+    pre = ckpt.info("ernie_news")
+    meta = {"config": pre["config"], "vocab_hash": pre["vocab_hash"], "pretrained_from": "ernie_news / bert_news",
+            "data": "情感：lmcourse.data.load_sentiment()（与第 7 章相同的划分），指标 AUC；实体识别：lmcourse.data."
+                    "peoples_daily_entities 的 train / valid / test，逐字 BIO 标签，指标实体级 F1（边界与类型都对）",
+            "fine_tune": "平均池化（情感）、dropout 0、学习率 1e-3、批 32、1 轮，各 3 个种子", "runs": runs,
+            "summary": summary, "seeds": list(TASKS["seeds"]), "train_seconds": round(sum(r["seconds"] for r in runs), 1),
+            "metrics": {k: v["test"]["mean"] for k, v in summary.items()}}
+    return keep, meta
