@@ -233,7 +233,7 @@ def test_bad_input_gives_clear_error_and_overwrites_nothing(tmp_path, capsys):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n", encoding="utf-8")
     cases = [
-        (["xlnet", "--out", str(tmp_path / "x")], "model"),
+        (["t5", "--out", str(tmp_path / "x")], "model"),
         (["bert", "--preset", "huge", "--out", str(tmp_path / "x")], "preset"),
         (["bert", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x")], "不存在"),
         (["bert", "--corpus", str(empty), "--out", str(tmp_path / "x")], "空的"),
