@@ -140,9 +140,13 @@ class MaskedLM(Objective):
     def chunk_len(self, seq_len):
         return seq_len - 1                                                 # 前面留给 [CLS]
 
-    def make_batch(self, chunks, example_ids, seed, others=None):
+    def mask_row(self, row, example_id, seed):
+        """一行 (T,) 的掩码：返回 ((1, T) 的输入, (1, T) 的 labels)。子类（ERNIE）改写它换掩码的单位。"""
         from lmcourse.masking import mask_tokens
 
+        return mask_tokens(row[None], self.tokenizer, self.p, example_generator(seed, example_id))
+
+    def make_batch(self, chunks, example_ids, seed, others=None):
         tok = self.tokenizer
         B, L = chunks.shape
         ids = torch.cat([torch.full((B, 1), tok.cls_id), chunks], 1)        # (B, T)
@@ -156,7 +160,7 @@ class MaskedLM(Objective):
             ids[~real, k + 1:] = others[~real, k:]
             types[:, k + 1:] = 1
             batch["nsp_labels"] = real.long()
-        rows = [mask_tokens(ids[i:i + 1], tok, self.p, example_generator(seed, e)) for i, e in enumerate(example_ids)]
+        rows = [self.mask_row(row, e, seed) for row, e in zip(ids, example_ids)]
         batch["input_ids"] = torch.cat([r[0] for r in rows])                # (B, T)
         batch["mlm_labels"] = torch.cat([r[1] for r in rows])               # (B, T)，-100 = 不预测
         batch["token_type_ids"] = types
@@ -195,23 +199,15 @@ class MaskedLMWithNSP(MaskedLM):
 
 
 @register("plm")
-class PermutationLM(Objective):
+class PermutationLM(MaskedLM):
     """XLNet 的排列语言模型：[CLS] + 一段连续文本，输入不做任何替换（没有 [MASK]）。
 
     每个样本随机选比例 p 的普通字作预测对象（部分预测，1/K = p），排在分解顺序的最后、彼此按随机顺序；
     其余的字只作上文，彼此都看得见。查询流在预测对象的位置上按顺序逐个预测，损失只算在预测对象上。
     """
 
-    def __init__(self, tokenizer, p=1 / 6):
-        self.tokenizer = tokenizer
-        self.p = check_number("p", p, minimum=0, maximum=1, strict=True)
-
-    @classmethod
-    def build(cls, tokenizer, model_config, mask_prob=0.15):
-        return cls(tokenizer, mask_prob)
-
-    def chunk_len(self, seq_len):
-        return seq_len - 1                                                 # 与 BERT 相同：前面留给 [CLS]
+    def __init__(self, tokenizer, p=1 / 6):                               # 输入、块长、指标与 MLM 相同
+        super().__init__(tokenizer, p)
 
     def make_batch(self, chunks, example_ids, seed, others=None):
         from lmcourse.masking import sample_permutation
@@ -239,8 +235,6 @@ class PermutationLM(Objective):
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="sum")
         correct = int(((logits.argmax(-1) == y) & (y != -100)).sum())
         return loss, {"mlm_loss": loss.item(), "mlm_correct": correct}
-
-    summarize = MaskedLM.summarize
 
 
 @register("ernie")
@@ -285,17 +279,12 @@ class KnowledgeMasking(MaskedLM):
         out = knowledge_spans([(w.word, w.flag) for w in jieba.posseg.cut(text, HMM=False)], level)
         return [(a, b) for a, b in out if not special[a:b].any() and "□" not in text[a:b]]
 
-    def make_batch(self, chunks, example_ids, seed, others=None):
-        from lmcourse.masking import mask_tokens, span_mask
+    def mask_row(self, row, example_id, seed):
+        """第一段与 BERT 相同；后两段按整词 / 实体整段地遮。"""
+        from lmcourse.masking import span_mask
 
-        tok = self.tokenizer
-        ids = torch.cat([torch.full((len(chunks), 1), tok.cls_id), chunks], 1)   # (B, T)
-        rows = []
-        for row, e in zip(ids, example_ids):
-            level, g = self.level(e), example_generator(seed, e)
-            if level == "char":
-                rows.append(mask_tokens(row[None], tok, self.p, g))
-            else:
-                rows.append(span_mask(row[None], [self.spans(row, level)], tok, self.p, g))
-        return {"input_ids": torch.cat([r[0] for r in rows]), "mlm_labels": torch.cat([r[1] for r in rows]),
-                "token_type_ids": torch.zeros_like(ids)}
+        level = self.level(example_id)
+        if level == "char":
+            return super().mask_row(row, example_id, seed)
+        return span_mask(row[None], [self.spans(row, level)], self.tokenizer, self.p,
+                         example_generator(seed, example_id))

@@ -62,27 +62,34 @@ def masked_metrics(model, split, mask_prob=0.15):
 
 def bert_news():
     """小 BERT（4 层、H=128、前归一化 + ALiBi）在人民日报 + 评论文本上做 MLM（遮 40%）。"""
+    lever_table = levers()
+    model, meta = masked_lm_checkpoint(
+        "bert_news", BERT_ARGS, "人民日报 1998-01 训练集 + 评论训练集的文本（数字换成 #NUM#），流式打包成 128 字的块；"
+                                "valid / test 为人民日报的留出划分，按原顺序打包、固定掩码")
+    meta["levers"] = lever_table
+    return model, meta
+
+
+def masked_lm_checkpoint(run, argv, data_note, objective_note=""):
+    """BERT 结构的预训练检查点（bert_news、ernie_news 共用）：用 pretrain 命令训练，按逐字掩码在 valid / test 上重算指标，写下说明。"""
     from lmcourse import data
     from lmcourse.ckpt import vocab_hash
     from lmcourse.models.bert import BertConfig, BertForPreTraining
 
-    lever_table = levers()
-    state, config, metrics, command = pretrain("bert_news", BERT_ARGS)
+    state, config, metrics, command = pretrain(run, argv)
     model = BertForPreTraining(BertConfig(**config["model_config"]))
     model.load_state_dict(state)
     model.eval()
     valid, test = masked_metrics(model, "valid"), masked_metrics(model, "test")
     a = config["args"]
     meta = {"config": config["model_config"], "vocab_hash": vocab_hash(data.bert_tokenizer()), "seed": a["seed"],
-            "data": "人民日报 1998-01 训练集 + 评论训练集的文本（数字换成 #NUM#），流式打包成 128 字的块；"
-                    "valid / test 为人民日报的留出划分，按原顺序打包、固定掩码",
-            "pretrain_command": command,
+            "data": data_note, "pretrain_command": command,
             "optimizer": f"AdamW（权重衰减 {a['weight_decay']}），学习率峰值 {a['lr']}，{a['warmup']} 升温后线性衰减，"
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，掩码比例 {a['mask_prob']}，"
-                         f"目标 {a['objective']}，steps={a['steps']}",
+                         f"目标 {a['objective']}{objective_note}，steps={a['steps']}",
             "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"], "train_seconds": metrics["train_seconds"],
             "tokens_per_second": metrics["tokens_per_second"],
-            "history": history(metrics, ["train_loss", "valid_ppl", "valid_acc"], 4), "levers": lever_table,
+            "history": history(metrics, ["train_loss", "valid_ppl", "valid_acc"], 4),
             "metrics": {"valid_mlm_ppl": round(valid["mlm_ppl"], 2), "valid_mlm_acc": round(valid["mlm_acc"], 4),
                         "test_mlm_ppl": round(test["mlm_ppl"], 2), "test_mlm_acc": round(test["mlm_acc"], 4)}}
     return model, meta
