@@ -184,20 +184,15 @@ def knowledge_spans(words, level):
     level="phrase"：每个多字词是一段（短语级）；level="entity"：每个人名、地名、机构名是一段（实体级），
     相邻的两个 nr（人民日报把姓和名分开标）合成一个人名。人民日报自带的词性与 jieba.posseg 的输出都可以用。
     """
-    from lmcourse.data import ENTITY_TAGS
+    from lmcourse.data import entity_spans
 
     check_type("words", words, (list, tuple), "(词, 词性) 列表")
     check_choice("level", level, ("phrase", "entity"))
-    spans, pos, prev = [], 0, None
-    for w, t in words:
-        n = len(w)
-        if level == "phrase" and n > 1:
-            spans.append((pos, pos + n))
-        elif level == "entity" and t in ENTITY_TAGS:
-            if t == "nr" and prev == "nr" and spans and spans[-1][1] == pos:
-                spans[-1] = (spans[-1][0], pos + n)
-            else:
-                spans.append((pos, pos + n))
-        pos += n
-        prev = t
+    if level == "entity":
+        return [(s, e) for s, e, _ in entity_spans(words)]
+    spans, pos = [], 0
+    for w, _ in words:
+        if len(w) > 1:
+            spans.append((pos, pos + len(w)))
+        pos += len(w)
     return spans

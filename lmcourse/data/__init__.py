@@ -95,25 +95,26 @@ def peoples_daily_words(split="all", tags=False):
     return [list(s) if tags else [w for w, _ in s] for s in _pick(split)]
 
 
-def peoples_daily_entities(split="all"):
-    """每句的 (文本, 实体列表)，实体为 (start, end, 类型)，类型是 PER / LOC / ORG。
+def entity_spans(words):
+    """一句 [(词, 词性)] 里的人名、地名、机构名：[(start, end, 类型)]（字的位置），类型是 PER / LOC / ORG。
 
     人名常被切成姓和名两个连续的 nr（江/nr 泽民/nr），这里合并成一个实体。
     """
-    out = []
-    for sent in _pick(split):
-        text, spans, pos, prev_tag = "", [], 0, None
-        for w, t in sent:
-            kind = ENTITY_TAGS.get(t)
-            if kind == "PER" and prev_tag == "nr" and spans and spans[-1][1] == pos:
-                spans[-1] = (spans[-1][0], pos + len(w), kind)
-            elif kind:
-                spans.append((pos, pos + len(w), kind))
-            text += w
-            pos += len(w)
-            prev_tag = t
-        out.append((text, spans))
-    return out
+    spans, pos, prev_tag = [], 0, None
+    for w, t in words:
+        kind = ENTITY_TAGS.get(t)
+        if kind == "PER" and prev_tag == "nr" and spans and spans[-1][1] == pos:
+            spans[-1] = (spans[-1][0], pos + len(w), kind)
+        elif kind:
+            spans.append((pos, pos + len(w), kind))
+        pos += len(w)
+        prev_tag = t
+    return spans
+
+
+def peoples_daily_entities(split="all"):
+    """每句的 (文本, 实体列表)，实体为 (start, end, 类型)，见 entity_spans。"""
+    return [("".join(w for w, _ in sent), entity_spans(sent)) for sent in _pick(split)]
 
 
 @lru_cache(maxsize=None)
