@@ -264,19 +264,13 @@ class KnowledgeMasking(MaskedLM):
     def spans(self, ids, level):
         """一行 id 的遮盖单位：先还原成文本（特殊 token 换成 □，一字一 token），用 jieba 切词、标词性，
         再按 level 取短语或实体；含特殊 token 的段丢掉。"""
-        import logging
-
-        import jieba
-        import jieba.posseg
-
         from lmcourse.masking import _never_ids, knowledge_spans
-
-        jieba.setLogLevel(logging.WARNING)                               # 不要“Building prefix dict…”之类的提示
+        from lmcourse.text import tag_words
 
         special = torch.isin(ids, _never_ids(self.tokenizer))
         text = "".join("□" if s or len(self.tokenizer.itos[i]) != 1 else self.tokenizer.itos[i]
                        for i, s in zip(ids.tolist(), special.tolist()))
-        out = knowledge_spans([(w.word, w.flag) for w in jieba.posseg.cut(text, HMM=False)], level)
+        out = knowledge_spans(tag_words(text), level)
         return [(a, b) for a, b in out if not special[a:b].any() and "□" not in text[a:b]]
 
     def mask_row(self, row, example_id, seed):

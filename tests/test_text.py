@@ -80,3 +80,14 @@ def test_pad_batch():
         pad_batch("abc", 0)
     with pytest.raises(ValueError, match="pad_id"):
         pad_batch([[1]], -1)
+
+
+def test_tag_words_is_quiet_and_tags_entities(capfd):
+    from lmcourse.text import tag_words
+
+    words = tag_words("国务院总理李鹏在北京")
+    assert "".join(w for w, _ in words) == "国务院总理李鹏在北京"
+    assert ("北京", "ns") in words
+    assert "prefix dict" not in capfd.readouterr().err
+    with pytest.raises(TypeError, match="text"):
+        tag_words(["北京"])
