@@ -50,6 +50,11 @@ def test_padding_does_not_change_encodings(model):
     assert torch.allclose(together[0], alone[0], atol=1e-6)
     with pytest.raises(TypeError, match="texts"):
         encode_texts(m, tok, "今天")
+    # 按长度分批之后，结果仍按输入的顺序，每句与单独编码时相同
+    texts = ["我们去公园散步吧", "今天", "天气很好", "今"]
+    mixed = encode_texts(m, tok, texts, batch_size=2)
+    for t, r in zip(texts, mixed):
+        assert r.shape == (3, len(t), 32) and torch.allclose(r, encode_texts(m, tok, [t])[0], atol=1e-6)
 
 
 def test_window_features():

@@ -113,13 +113,16 @@ def encode_texts(model, tokenizer, texts, batch_size=64):
     """把若干句子送进 biLM，返回每句的各层表示列表 [(L+1, T_i, 2d)]。句子两端各加一个 [SEP]（训练时的句界）。"""
     check_type("texts", texts, (list, tuple), "字符串列表")
     model.eval()
-    out = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))       # 按长度分批，少算填充；结果仍按原顺序
+    out = [None] * len(texts)
     with torch.no_grad():
-        for i in range(0, len(texts), batch_size):
-            ids = [[tokenizer.sep_id] + tokenizer.encode(t) + [tokenizer.sep_id] for t in texts[i:i + batch_size]]
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            ids = [[tokenizer.sep_id] + tokenizer.encode(texts[i]) + [tokenizer.sep_id] for i in idx]
             x, lengths = pad_batch(ids, tokenizer.pad_id)                    # (B, T), (B,)
             reps = model.layers(x, lengths)                             # (L+1, B, T, 2d)
-            out.extend(reps[:, b, 1:n - 1] for b, n in enumerate(lengths.tolist()))  # 去掉两端的 [SEP]
+            for b, (i, n) in enumerate(zip(idx, lengths.tolist())):
+                out[i] = reps[:, b, 1:n - 1].clone()                    # 去掉两端的 [SEP]；clone 以免拖住整批
     return out
 
 
