@@ -14,7 +14,7 @@ from lmcourse._check import check_choice
 
 DIR = Path(__file__).parent / "checkpoints"
 NAMES = ("nnlm", "lstm_lm", "elmo", "bert_news", "bert_sentiment", "gpt_news", "gpt_sentiment",
-         "xlnet_news", "xlnet_sentiment", "ernie_news", "ernie_tasks")   # 配方见 lmcourse/recipes/
+         "xlnet_news", "xlnet_sentiment", "ernie_news", "ernie_tasks", "frozen_sentiment")   # 配方见 lmcourse/recipes/
 
 
 def vocab_hash(tokenizer):

@@ -152,7 +152,8 @@ def test_checkpoint_table_on_the_data_page_matches_the_records():
                  f"AUC {m['xlnet_sentiment']['xlnet']:.3f}（BERT {m['xlnet_sentiment']['bert']:.3f}）",
                  f"被遮字困惑度 {m['ernie_news']['test_mlm_ppl']:.1f}，准确率 {100 * m['ernie_news']['test_mlm_acc']:.1f}%",
                  f"情感 AUC {m['ernie_tasks']['sentiment_ernie']:.3f}（BERT {m['ernie_tasks']['sentiment_bert']:.3f}），"
-                 f"实体 F1 {m['ernie_tasks']['ner_ernie']:.3f}（BERT {m['ernie_tasks']['ner_bert']:.3f}）"):
+                 f"实体 F1 {m['ernie_tasks']['ner_ernie']:.3f}（BERT {m['ernie_tasks']['ner_bert']:.3f}）",
+                 f"AUC：LSTM {m['frozen_sentiment']['lstm_test_auc']:.3f}，ELMo {m['frozen_sentiment']['elmo_test_auc']:.3f}"):
         assert text in page, text
 
 
@@ -188,3 +189,15 @@ def test_best_time_measures_and_checks_its_arguments():
         best_time(3)
     with pytest.raises(ValueError, match="min_run_time"):
         best_time(lambda: None, min_run_time=0)
+
+
+def test_chapter_times_on_the_how_to_use_page_come_from_the_benchmark():
+    """“如何使用本书”的用时表与 make bench 写下的 book/bench_chapters.json 一致，且每章都在预算之内。"""
+    bench = json.loads((ROOT / "book" / "bench_chapters.json").read_text(encoding="utf-8"))
+    page = (ROOT / "book" / "how_to_use.md").read_text(encoding="utf-8")
+    stems = sorted(p.stem for p in (ROOT / "chapters").glob("*.ipynb"))
+    assert sorted(bench["seconds"]) == stems, "book/bench_chapters.json 没有覆盖全部章节：请运行 make bench"
+    rows = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"^\| (\d+)\. [^|]+\|[^|]+\| (\d+) 秒 \|", page, re.M)}
+    assert rows == {i + 1: round(bench["seconds"][s]) for i, s in enumerate(stems)}
+    assert f"{round(bench['total'] / 60, 1)} 分钟" in page
+    assert max(bench["seconds"].values()) <= 60 and bench["total"] <= 600

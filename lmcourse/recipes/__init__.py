@@ -9,8 +9,9 @@ from lmcourse.recipes.bert import bert_news, bert_sentiment
 from lmcourse.recipes.gpt import gpt_news, gpt_sentiment
 from lmcourse.recipes.xlnet import xlnet_news, xlnet_sentiment
 from lmcourse.recipes.ernie import ernie_news, ernie_tasks
+from lmcourse.recipes.survey import frozen_sentiment
 
 RECIPES = {"nnlm": nnlm, "lstm_lm": lstm_lm, "elmo": elmo, "bert_news": bert_news, "bert_sentiment": bert_sentiment,
            "gpt_news": gpt_news, "gpt_sentiment": gpt_sentiment,
            "xlnet_news": xlnet_news, "xlnet_sentiment": xlnet_sentiment,
-           "ernie_news": ernie_news, "ernie_tasks": ernie_tasks}
+           "ernie_news": ernie_news, "ernie_tasks": ernie_tasks, "frozen_sentiment": frozen_sentiment}

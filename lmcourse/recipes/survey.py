@@ -1,0 +1,73 @@
+"""第 11 章对比表的情感一列里，LSTM 与 ELMo 两行：冻结的语言模型表示 + 逻辑回归（特征抽取式的用法）。
+
+frozen_sentiment：lstm_lm 的顶层隐藏状态、elmo 的 L+1 层表示，各自在每条评论上取平均，作为特征；
+标准化之后用逻辑回归（scikit-learn，C=1，与第 11 章 NNLM 字向量那一行同一个做法）在训练集上拟合，
+报告验证集和测试集的 AUC。逻辑回归是凸问题，没有随机种子；权重（均值、标准差、线性层）存成检查点。
+"""
+
+
+def review_features(kind, model, tokenizer, texts, batch_size=64):
+    """冻结的表示在每条评论上取平均：lstm 取顶层隐藏状态 (N, H)；elmo 取 L+1 层各自的平均再拼接 (N, (L+1)·2d)。"""
+    import torch
+
+    from lmcourse.models.elmo import encode_texts
+    from lmcourse.text import pad_batch
+
+    if kind == "elmo":                                                  # 分块编码、当场取平均，不同时存下每个字的向量
+        return torch.stack([r.mean(1).flatten() for i in range(0, len(texts), 1024)
+                            for r in encode_texts(model, tokenizer, texts[i:i + 1024], batch_size)])
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))       # 按长度分批，少算填充
+    out = [None] * len(texts)
+    with torch.no_grad():
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            x, lengths = pad_batch([tokenizer.encode(texts[i]) or [tokenizer.unk_id] for i in idx], tokenizer.pad_id)
+            h, _ = model.features(x)                                    # (B, T, H)：从左到右，右侧的填充不影响前面
+            mask = (torch.arange(x.size(1)) < lengths[:, None]).float()  # (B, T)
+            pooled = (h * mask[..., None]).sum(1) / lengths[:, None]     # (B, H)
+            for b, i in enumerate(idx):
+                out[i] = pooled[b]
+    return torch.stack(out)
+
+
+def frozen_sentiment():
+    """LSTM 语言模型与 ELMo 的冻结表示做情感分类（取平均 + 逻辑回归）。"""
+    import time
+
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from lmcourse import data, metrics, set_seed
+    from lmcourse.ckpt import vocab_hash
+    from lmcourse.models import elmo, rnn
+
+    set_seed(0, threads=1)
+    tok = data.lm_tokenizer()
+    reviews = data.load_sentiment()
+    models = {"lstm": rnn.from_checkpoint()[0], "elmo": elmo.from_checkpoint()[0]}
+    probes, results, t0 = torch.nn.ModuleDict(), {}, time.perf_counter()
+    for kind, model in models.items():
+        X = {s: review_features(kind, model, tok, [d["text"] for d in reviews[s]]).double().numpy()
+             for s in ("train", "valid", "test")}
+        y = {s: [d["label"] for d in reviews[s]] for s in X}
+        mu, sd = X["train"].mean(0), X["train"].std(0) + 1e-6
+        clf = LogisticRegression(C=1.0, max_iter=5000).fit((X["train"] - mu) / sd, y["train"])
+        results[kind] = {f"{s}_auc": round(metrics.auc(y[s], clf.predict_proba((X[s] - mu) / sd)[:, 1]), 4)
+                         for s in ("valid", "test")}
+        results[kind]["dim"] = int(X["train"].shape[1])
+        probe = torch.nn.Linear(X["train"].shape[1], 1).double()
+        with torch.no_grad():
+            probe.weight.copy_(torch.from_numpy(clf.coef_))
+            probe.bias.copy_(torch.from_numpy(clf.intercept_))
+        probe.register_buffer("mean", torch.from_numpy(mu))
+        probe.register_buffer("std", torch.from_numpy(sd))
+        probes[kind] = probe
+    meta = {"config": {k: {"dim": v["dim"]} for k, v in results.items()}, "vocab_hash": vocab_hash(tok),
+            "pretrained_from": ["lstm_lm", "elmo"],
+            "data": "lmcourse.data.load_sentiment() 的 train / valid / test（去重后的固定划分）；评论用人民日报的字表编码，"
+                    "不在字表里的字成了 [UNK]",
+            "probe": "lstm：顶层隐藏状态在评论上取平均；elmo：L+1 层各自取平均后拼接；标准化后逻辑回归（C=1），只用训练集拟合",
+            "train_seconds": round(time.perf_counter() - t0, 1),
+            "metrics": {f"{k}_{m}": v[m] for k, v in results.items() for m in ("valid_auc", "test_auc")}}
+    return probes, meta
