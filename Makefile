@@ -1,11 +1,11 @@
-# 两条命令：make book（建环境、执行各章、生成网页）和 make test（建环境、跑全部测试）。
+# 两条命令：make book（建环境、用存好的输出生成网页，约一分钟）和 make test（建环境、跑全部测试）。
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 
-.PHONY: setup book html test bench checkpoints font clean
+.PHONY: setup book html execute test browser colab bench checkpoints font clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,20 +17,33 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
-# 执行每一章并把输出存回 .ipynb，然后生成 _build/html
-book: setup
-	$(BIN)/python tools/run_chapters.py --inplace $(CHAPTERS)
-	$(MAKE) html
+# 用各章存好的输出生成 _build/html（不重新执行，不改动 chapters/ 里的文件）
+book: html
 
 html: setup
 	$(BIN)/jupyter-book build . -W --keep-going
 
-# 全部测试：lmcourse 的 pytest、每章的 nbval、无警告的网页构建
+# 重新执行每一章并把输出存回 .ipynb（作者改了章节或检查点之后用），然后生成网页
+execute: setup
+	$(BIN)/python tools/run_chapters.py --inplace $(CHAPTERS)
+	$(MAKE) html
+
+# 全部测试：lmcourse 的 pytest、每章的 nbval、无警告的网页构建、浏览器测试、Colab 彩排。
+# 浏览器测试要先装好 Chromium 和中文字体：bash tools/install_browser.sh（Debian 软件包，需要 root）
 test: setup
 	$(BIN)/python tools/run_tests.py
 
+# 只跑浏览器测试（先 make html）；截图存到 _build/screenshots
+browser: setup
+	$(BIN)/python tools/browser_test.py --screenshots _build/screenshots
+
+# 只跑 Colab 彩排：只装 Colab 预装包的新 venv 里，跑一章自己的环境准备单元，再执行这一章
+colab: setup
+	$(BIN)/python tools/colab_rehearsal.py
+
+# 逐章计时（空闲机器上每章 ≤ 60 秒、全书 ≤ 10 分钟），结果写进 book/bench_chapters.json
 bench: setup
-	$(BIN)/python tools/run_chapters.py $(CHAPTERS)
+	$(BIN)/python tools/run_chapters.py --record book/bench_chapters.json $(CHAPTERS)
 
 checkpoints: setup
 	$(BIN)/python -m lmcourse.ckpt all

@@ -1,4 +1,5 @@
-"""make test 的内容：pytest（lmcourse）→ nbval（每一章）→ 无警告的 Jupyter Book 构建。
+"""make test 的内容：pytest（lmcourse）→ nbval（每一章）→ 无警告的 Jupyter Book 构建 → 搜索索引
+→ 浏览器测试（无头 Chromium 打开构建好的每一页、搜索每个术语）→ Colab 彩排（只装 Colab 预装包的新 venv 里跑一章）。
 
 任何一步失败都以非零退出。pytest 在"没有测试"时的退出码 5 视为通过。
 """
@@ -30,6 +31,8 @@ def main():
                                 *chapters], ok=(0,))
     run("jupyter-book build -W", [BIN / "jupyter-book", "build", ".", "-W", "--keep-going"])
     check_search_index()
+    run("browser: 构建好的网页", [BIN / "python", "tools/browser_test.py", "--screenshots", "_build/screenshots"])
+    run("colab: Colab 彩排", [BIN / "python", "tools/colab_rehearsal.py"])
 
 
 def check_search_index():
