@@ -201,3 +201,14 @@ def test_chapter_times_on_the_how_to_use_page_come_from_the_benchmark():
     assert rows == {i + 1: round(bench["seconds"][s]) for i, s in enumerate(stems)}
     assert f"{round(bench['total'] / 60, 1)} 分钟" in page
     assert max(bench["seconds"].values()) <= 60 and bench["total"] <= 600
+
+
+def test_each_chapter_has_one_title_and_a_learning_goals_section():
+    """第 1 个单元是唯一的一级标题（网页的章名），正文各节从二级标题开始，“学习目标”是一节。"""
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        md = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"]
+        assert re.fullmatch(r"# \S.*", md[0].strip()), nb_path.name
+        h1 = [line for text in md for line in text.splitlines() if re.match(r"# ", line)]
+        assert len(h1) == 1, (nb_path.name, h1)
+        assert any(re.search(r"^## 学习目标", text, re.M) for text in md), nb_path.name
