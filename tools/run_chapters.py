@@ -1,7 +1,8 @@
 """逐章执行 notebook，打印每章的墙钟时间、最慢的几个单元和内核进程的峰值内存。
 
-用法：python tools/run_chapters.py [--inplace] chapters/*.ipynb
---inplace 时把执行结果（输出）写回文件（make book 用）；否则只计时（make bench 用）。
+用法：python tools/run_chapters.py [--inplace] [--record book/bench_chapters.json] chapters/*.ipynb
+--inplace 时把执行结果（输出）写回文件（make execute 用）；否则只计时（make bench 用）。
+--record 把每章的秒数写进一个 JSON（“如何使用本书”的用时表由 tests/test_package.py 对照它检查）。
 预算：空闲的 2 核机器上每章 ≤ 60 秒、全书 ≤ 10 分钟；超出时标出来并以 1 退出。
 单个单元超过 CELL_TIMEOUT 秒就停下并报错，不会干等。
 """
@@ -95,6 +96,7 @@ def _peak_rss_mb(pid):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--inplace", action="store_true")
+    parser.add_argument("--record", type=Path, help="把每章的用时写进这个 JSON 文件")
     parser.add_argument("chapters", nargs="*")
     args = parser.parse_args()
     paths = [Path(p) for p in args.chapters] or sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -111,6 +113,13 @@ def main():
         flag = f" **超出 {CHAPTER_BUDGET} 秒**" if seconds > CHAPTER_BUDGET else ""
         print(f"| {name} | {seconds:.1f}{flag} | {peak:.0f} |")
         over += [name] if flag else []
+    if args.record:
+        import json
+        import os
+        record = {"machine": f"{os.cpu_count()} 核 CPU，{time.strftime('%Y-%m-%d')}",
+                  "seconds": {name.removesuffix(".ipynb"): round(seconds, 1) for name, seconds, _ in rows},
+                  "total": round(total, 1)}
+        args.record.write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"| 合计 | {total:.1f}{' **超出 10 分钟**' if total > BOOK_BUDGET else ''} | |")
     if over or total > BOOK_BUDGET:
         print(f"超出预算（空闲机器上每章 {CHAPTER_BUDGET} 秒、全书 {BOOK_BUDGET} 秒）：{', '.join(over) or '全书'}")
