@@ -192,7 +192,7 @@ def test_best_time_measures_and_checks_its_arguments():
 
 
 def test_chapter_times_on_the_how_to_use_page_come_from_the_benchmark():
-    """“如何使用本书”的用时表与 make bench 写下的 book/bench_chapters.json 一致，且每章都在预算之内。"""
+    """“如何使用本书”的用时表与 make bench 写下的 book/bench_chapters.json 一致（预算由 make bench 自己检查，计时不进测试）。"""
     bench = json.loads((ROOT / "book" / "bench_chapters.json").read_text(encoding="utf-8"))
     page = (ROOT / "book" / "how_to_use.md").read_text(encoding="utf-8")
     stems = sorted(p.stem for p in (ROOT / "chapters").glob("*.ipynb"))
@@ -200,7 +200,6 @@ def test_chapter_times_on_the_how_to_use_page_come_from_the_benchmark():
     rows = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"^\| (\d+)\. [^|]+\|[^|]+\| (\d+) 秒 \|", page, re.M)}
     assert rows == {i + 1: round(bench["seconds"][s]) for i, s in enumerate(stems)}
     assert f"{round(bench['total'] / 60, 1)} 分钟" in page
-    assert max(bench["seconds"].values()) <= 60 and bench["total"] <= 600
 
 
 def test_each_chapter_has_one_title_and_a_learning_goals_section():
