@@ -189,6 +189,13 @@ def test_best_time_measures_and_checks_its_arguments():
         best_time(3)
     with pytest.raises(ValueError, match="min_run_time"):
         best_time(lambda: None, min_run_time=0)
+    with pytest.raises(ValueError, match="threads"):
+        best_time(lambda: None, threads=0)
+    import torch
+
+    seen = []
+    best_time(lambda: seen.append(torch.get_num_threads()), min_run_time=0.01, threads=2)
+    assert set(seen) == {2}                                  # 计时时真的用了所要的线程数（Timer 默认只用 1 个）
 
 
 def test_chapter_times_on_the_how_to_use_page_come_from_the_benchmark():
@@ -200,6 +207,7 @@ def test_chapter_times_on_the_how_to_use_page_come_from_the_benchmark():
     rows = {int(m.group(1)): int(m.group(2)) for m in re.finditer(r"^\| (\d+)\. [^|]+\|[^|]+\| (\d+) 秒 \|", page, re.M)}
     assert rows == {i + 1: round(bench["seconds"][s]) for i, s in enumerate(stems)}
     assert f"{round(bench['total'] / 60, 1)} 分钟" in page
+    assert max(bench["seconds"].values()) <= 60 and bench["total"] <= 600   # 记下的用时在预算之内
 
 
 def test_each_chapter_has_one_title_and_a_learning_goals_section():
