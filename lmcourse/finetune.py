@@ -192,6 +192,19 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
     return history, scores
 
 
+def soup(state_dicts):
+    """模型汤（uniform soup）：从同一个初始化微调出来的几个模型，逐个参数取平均，得到一个同样大小的模型。"""
+    check_type("state_dicts", state_dicts, (list, tuple), "state_dict 的列表")
+    if not state_dicts:
+        raise ValueError("参数 state_dicts 为空，至少要一个模型")
+    first = state_dicts[0]
+    for i, sd in enumerate(state_dicts):
+        check_type(f"state_dicts[{i}]", sd, dict, "state_dict")
+        if list(sd) != list(first) or any(sd[k].shape != first[k].shape for k in first):
+            raise ValueError(f"参数 state_dicts 的第 {i} 个与第 0 个的参数名或形状不一致，不是同一种模型")
+    return {k: torch.stack([sd[k].double() for sd in state_dicts]).mean(0).to(v.dtype)   # 浮点参数取平均
+            if v.is_floating_point() else v for k, v in first.items()}
+
 # ---------- 命名实体识别：人民日报的 nr / ns / nt，按字打 BIO 标签 ----------
 NER_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
 

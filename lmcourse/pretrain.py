@@ -238,11 +238,12 @@ class Batches:
         return {k: v.to(self.device) for k, v in batch.items()}
 
 
-def eval_batches(objective, tokenizer, normalize, seq_len, split="valid", blocks=256, batch_size=64, seed=12345):
-    """留出评估用的固定批次：人民日报某个划分按原顺序打包的前 blocks 块，掩码用固定种子。"""
+def eval_batches(objective, tokenizer, normalize, seq_len, split="valid", blocks=256, batch_size=64, seed=12345,
+                 corpus="news"):
+    """留出评估用的固定批次：语料（默认人民日报）某个划分按原顺序打包的前 blocks 块，掩码用固定种子。"""
     chunk_len = objective.chunk_len(seq_len)
     rows = []
-    for chunk in pack(corpus_lines("news", split), tokenizer, chunk_len, normalize):
+    for chunk in pack(corpus_lines(corpus, split), tokenizer, chunk_len, normalize):
         rows.append(chunk)
         if len(rows) == blocks:
             break

@@ -142,3 +142,26 @@ def test_token_classifier_matches_hugging_face_and_learns_a_toy_ner(tok):
                         progress=False)
     assert hist.last["valid_f1"] == ner_f1(model, examples)[2] > 0.9
     assert predict_tags(model, examples[:1]) == [["O", "O", "O", "O", "B-LOC", "I-LOC"]]
+
+
+def test_soup_averages_float_parameters_and_rejects_different_models():
+    from lmcourse.finetune import soup
+
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(3)}
+    out = soup([a, b])
+    assert torch.equal(out["w"], torch.tensor([2.0, 4.0])) and out["w"].dtype == torch.float32
+    assert torch.equal(out["n"], torch.tensor(3))                  # 整数缓冲区原样保留
+    assert torch.equal(soup([a])["w"], a["w"])                     # 一个模型的汤就是它自己
+    m1, m2 = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+    with torch.no_grad():
+        mean_out = (m1(x) + m2(x)) / 2
+        m1.load_state_dict(soup([m1.state_dict(), m2.state_dict()]))
+        assert torch.allclose(m1(x), mean_out, atol=1e-6)           # 线性层：汤的输出 = 两个输出的平均
+    with pytest.raises(ValueError, match="state_dicts"):
+        soup([])
+    with pytest.raises(ValueError, match="第 1 个"):
+        soup([a, {"w": torch.zeros(3), "n": torch.tensor(3)}])
+    with pytest.raises(TypeError, match="state_dicts"):
+        soup(a)

@@ -1,10 +1,12 @@
 """第 7 章的两个 BERT 检查点。
 
 bert_news：用 pretrain 命令在人民日报 + 评论训练集的文本上做 MLM 预训练（前归一化的小 BERT）。
-bert_sentiment：在 bert_news 上微调评论情感分类。先做技巧对比：从同一个基线出发，每次只改一项，
-每项用 3 个种子各微调同样的步数，在验证集上比 AUC（均值 ± 标准差）；只采用提升超过噪声的改动，
-训练更久得到最终模型，在测试集上报告 AUC。技巧表的各格可以用两个进程分担：
-一个进程 python -m lmcourse.ckpt bert_sentiment，另一个 python -c "from lmcourse.recipes.bert import trick_grid; trick_grid(reverse=True)"。
+bert_sentiment：评论情感分类。先做技巧对比：从 bert_news 出发、同一个基线，每次只改一项，
+每项用 3 个种子各微调同样的步数，在验证集上比 AUC（均值 ± 标准差），只采用提升超过噪声的改动；
+再比三种初始化（随机、bert_news、bert_news 在评论文本上继续预训练），以及两种微调时长；
+最终模型是验证集上选出的设置下 3 个种子的权重平均（模型汤），测试集只报告它。
+各次微调可以用两个进程分担：一个进程 python -m lmcourse.ckpt bert_sentiment，
+另一个 python -c "from lmcourse.recipes.bert import trick_grid; trick_grid(reverse=True)"。
 """
 import time
 from dataclasses import asdict, replace
@@ -49,14 +51,14 @@ def levers():
     return rows
 
 
-def masked_metrics(model, split, mask_prob=0.15):
-    """人民日报某个划分上的掩码字困惑度与准确率：按原顺序打包成 128 字的块，掩码用固定种子，全部块都算。"""
+def masked_metrics(model, split, mask_prob=0.15, corpus="news"):
+    """语料（默认人民日报）某个划分上的掩码字困惑度与准确率：按原顺序打包成 128 字的块，掩码用固定种子，全部块都算。"""
     from lmcourse import data, objectives
     from lmcourse.pretrain import eval_batches
 
     tok = data.bert_tokenizer()
     objective = objectives.get("mlm", tokenizer=tok, p=mask_prob)
-    m = objective.metrics(model, eval_batches(objective, tok, True, 128, split=split, blocks=10 ** 9))
+    m = objective.metrics(model, eval_batches(objective, tok, True, 128, split=split, blocks=10 ** 9, corpus=corpus))
     return {"mlm_ppl": m["valid_ppl"], "mlm_acc": m["valid_acc"]}
 
 
@@ -96,6 +98,11 @@ def masked_lm_checkpoint(run, argv, data_note, objective_note=""):
 
 
 # ---------- bert_sentiment ----------
+# 领域自适应的继续预训练（Gururangan 等 2020 的 TAPT）：从 bert_news 出发，只读评论训练集的文本（不看标签）再做 MLM
+TAPT_ARGS = ["bert", "--preset", "small", "--corpus", "reviews", "--init", "bert_news", "--steps", "12000",
+             "--batch-size", "8", "--seq-len", "128", "--lr", "1e-3", "--schedule", "linear", "--warmup", "0.02",
+             "--weight-decay", "0.01", "--dropout", "0", "--mask-prob", "0.4", "--seed", "0",
+             "--eval-every", "4000", "--threads", "1"]
 TRICKS = [  # (名称, 相对基线的改动)；基线用平均池化：只做 MLM 预训练时，[CLS] 后面的池化层没有训练过
     ("基线：平均池化 mean", {}),
     ("[CLS] 池化（论文的做法）", {"pooling": "cls"}),
@@ -110,26 +117,35 @@ TRICKS = [  # (名称, 相对基线的改动)；基线用平均池化：只做 M
     ("不预训练（随机初始化）", {"init": "scratch"}),
 ]
 # 技巧表每格微调 0.3 轮。微调的学习率（FineTuneConfig.lr = 1e-3）是先用基线、种子 0、0.3 轮在验证集上试出来的：
-# 3e-4 → AUC 0.827，1e-3 → 0.869，2e-3 → 0.876，5e-3 → 0.844；取 1e-3，因为最终模型要训练 3 轮，宁可稳一点。
-SENTIMENT = dict(seeds=(0, 1, 2), trick_epochs=0.3, gain_epochs=1.0, final_epochs=3.0)
+# 3e-4 → AUC 0.827，1e-3 → 0.869，2e-3 → 0.876，5e-3 → 0.844；取 1e-3，因为最终模型要训练更久，宁可稳一点。
+# schedules：最终阶段比较的（学习率, 轮数）；训练更久时学习率减半。
+SENTIMENT = dict(seeds=(0, 1, 2), trick_epochs=0.3, gain_epochs=1.0, inits=("scratch", "news", "reviews"),
+                 schedules=((1e-3, 1.0), (5e-4, 2.0)))
 
 
-def _cached_fine_tune(key, ft, seed, states, data_splits, tok, desc):
-    """微调一次、返回验证集 AUC。结果缓存在 _build/checkpoint_runs/bert_sentiment/KEY_SEED.json，
-    所以可以开几个进程分担（见 trick_grid、pretraining_gain），中途打断了也能接着算。"""
+def _cached_fine_tune(key, ft, seed, states, data_splits, tok, desc, init_seed=None, keep=False):
+    """微调一次、返回验证集 AUC。结果缓存在 _build/checkpoint_runs/bert_sentiment/KEY_SEED.json（keep=True 时连权重 .pt），
+    所以可以开几个进程分担（见 trick_grid），中途打断了也能接着算。
+
+    seed 决定批次顺序；init_seed 决定分类层的初始化（默认同 seed）。模型汤要求各成员从同一个初始化出发。
+    """
     import json
+
+    import torch
 
     from lmcourse import set_seed
     from lmcourse.finetune import build_classifier, fine_tune
     from lmcourse.recipes.common import RUNS
 
     path = RUNS / "bert_sentiment" / f"{key}_{seed}.json"
-    if path.exists():
+    if path.exists() and (not keep or path.with_suffix(".pt").exists()):
         return json.loads(path.read_text())["valid_auc"]
-    set_seed(seed, threads=1)
+    set_seed(seed if init_seed is None else init_seed, threads=1)
     model = build_classifier(ft, states)
     hist, _ = fine_tune(model, data_splits[0], data_splits[1], ft, tok, seed, desc=desc)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if keep:
+        torch.save(model.state_dict(), path.with_suffix(".pt"))
     path.write_text(json.dumps({"valid_auc": hist.last["valid_auc"], "seconds": hist.last["seconds"]}))
     return hist.last["valid_auc"]
 
@@ -140,14 +156,26 @@ def _trick_run(name, change, seed, base, states, data_splits, tok):
                              f"{name}（种子 {seed}）")
 
 
-def pretraining_gain(inits=("news", "scratch"), **overrides):
-    """预训练到底值多少：基线设置微调 1 轮，预训练初始化与随机初始化各 3 个种子。返回 {init: [AUC…]}。"""
-    hp = dict(SENTIMENT, **overrides)
-    tok, splits, states, base = _setup(hp)
-    ft = replace(base, epochs=hp["gain_epochs"])
-    return {init: [_cached_fine_tune(f"gain_{init}", replace(ft, init=init), seed, states, splits, tok,
-                                     f"{init}，微调 {hp['gain_epochs']} 轮（种子 {seed}）") for seed in hp["seeds"]]
-            for init in inits}
+def _gain_run(init, seed, base, hp, states, data_splits, tok):
+    """初始化对比的一格：基线设置微调 gain_epochs 轮。"""
+    ft = replace(base, epochs=hp["gain_epochs"], init=init)
+    return _cached_fine_tune(f"gain_{init}", ft, seed, states, data_splits, tok,
+                             f"{init}，微调 {hp['gain_epochs']} 轮（种子 {seed}）")
+
+
+def _schedule_run(lr, epochs, seed, final, states, data_splits, tok):
+    """最终阶段的一格：采用的设置、学习率 lr、微调 epochs 轮；分类层一律用种子 0 初始化，seed 只改批次顺序。"""
+    return _cached_fine_tune(_final_key(final, lr, epochs), replace(final, lr=lr, epochs=epochs), seed, states,
+                             data_splits, tok, f"学习率 {lr:g}、{epochs:g} 轮（种子 {seed}）", init_seed=0, keep=True)
+
+
+def _final_key(final, lr, epochs):
+    """最终阶段缓存文件名：写明与默认设置不同的各项，设置变了就不会读错缓存。"""
+    from lmcourse.finetune import FineTuneConfig
+
+    default = asdict(FineTuneConfig())
+    changed = {k: v for k, v in asdict(replace(final, lr=lr, epochs=epochs)).items() if v != default[k]}
+    return "final_" + "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(changed.items()))
 
 
 def _setup(hp):
@@ -159,40 +187,58 @@ def _setup(hp):
     raw = data.load_sentiment()
     splits = [preprocess(raw[s], tok) for s in ("train", "valid", "test")]
     pre, pre_meta = load_pretrained("bert_news")
-    states = {"config": pre_meta["config"], "news": pre.state_dict()}
-    return tok, splits, states, FineTuneConfig(pooling="mean", epochs=hp["trick_epochs"])
+    tapt_state, tapt_config, tapt_metrics, tapt_command = pretrain("bert_reviews", TAPT_ARGS)
+    states = {"config": pre_meta["config"], "news": pre.state_dict(), "reviews": tapt_state}
+    tapt = {"command": tapt_command, "metrics": tapt_metrics, "args": tapt_config["args"]}
+    return tok, splits, states, FineTuneConfig(pooling="mean", epochs=hp["trick_epochs"]), tapt
+
+
+def _cells(hp, base):
+    """全部微调的格子，按 bert_sentiment 计算的顺序：(函数, 参数)。"""
+    final = replace(base, dropout=0.0, init="reviews")     # 预计的采用结果；猜错了，bert_sentiment 会自己补算
+    cells = [(_trick_run, (name, change, seed, base)) for name, change in TRICKS for seed in hp["seeds"]]
+    cells += [(_gain_run, (init, seed, base, hp)) for init in hp["inits"] for seed in hp["seeds"]]
+    cells += [(_schedule_run, (lr, ep, seed, final)) for lr, ep in hp["schedules"] for seed in hp["seeds"]]
+    return cells
 
 
 def trick_grid(reverse=False, **overrides):
-    """只算技巧表的各格（不训练最终模型）；reverse=True 从表尾往回算，与另一个进程分担。"""
+    """只算各格微调（不做最终的汤）；reverse=True 从最后一格往回算，与另一个进程分担。"""
     hp = dict(SENTIMENT, **overrides)
-    tok, splits, states, base = _setup(hp)
-    cells = [(name, change, seed) for name, change in TRICKS for seed in hp["seeds"]]
-    for name, change, seed in reversed(cells) if reverse else cells:
-        _trick_run(name, change, seed, base, states, splits, tok)
+    tok, splits, states, base, _ = _setup(hp)
+    cells = _cells(hp, base)
+    for fn, args in reversed(cells) if reverse else cells:
+        fn(*args, states, splits, tok)
+
+
+def _stats(aucs):
+    import statistics
+
+    return {"valid_aucs": [round(a, 4) for a in aucs], "mean": round(statistics.mean(aucs), 4),
+            "sd": round(statistics.stdev(aucs), 4)}
 
 
 def bert_sentiment(**overrides):
-    """技巧表（每行 3 个种子）+ 最终模型。"""
-    import statistics
+    """技巧表（每行 3 个种子）→ 初始化对比 → 微调时长对比 → 模型汤作为最终模型。"""
+    import torch
 
-    from lmcourse import metrics, set_seed
+    from lmcourse import data, metrics, set_seed
     from lmcourse.ckpt import vocab_hash
-    from lmcourse.finetune import build_classifier, fine_tune, predict
+    from lmcourse.finetune import build_classifier, predict, soup
+    from lmcourse.models.bert import BertConfig, BertForPreTraining
+    from lmcourse.recipes.common import RUNS
 
     hp = dict(SENTIMENT, **overrides)
     t0 = time.perf_counter()
-    tok, splits, states, base = _setup(hp)
+    tok, splits, states, base, tapt = _setup(hp)
     train, valid, test = splits
     y_valid, y_test = [d["label"] for d in valid], [d["label"] for d in test]
+    # 1. 技巧表：从 bert_news 出发，0.3 轮
     table = []
     for name, change in TRICKS:
         aucs = [_trick_run(name, change, seed, base, states, splits, tok) for seed in hp["seeds"]]
-        row = {"name": name, "change": change, "valid_aucs": [round(a, 4) for a in aucs],
-               "mean": round(statistics.mean(aucs), 4), "sd": round(statistics.stdev(aucs), 4)}
-        table.append(row)
-        print(row, flush=True)
-    gain = {init: [round(a, 4) for a in aucs] for init, aucs in pretraining_gain(**overrides).items()}
+        table.append({"name": name, "change": change, **_stats(aucs)})
+        print(table[-1], flush=True)
     # 采用的改动：均值比基线高出两者标准差之和以上（同一项取最好的一个）
     base_row, best = table[0], {}
     for row in table[1:]:
@@ -200,20 +246,47 @@ def bert_sentiment(**overrides):
             for k, v in row["change"].items():
                 if k not in best or row["mean"] > best[k][1]:
                     best[k] = (v, row["mean"])
-    final = replace(base, epochs=hp["final_epochs"], **{k: v for k, (v, _) in best.items()})
+    adopted = {k: v for k, (v, _) in best.items()}
+    # 2. 初始化对比：采用的设置，微调 gain_epochs 轮
+    gain = {init: [round(_gain_run(init, seed, base, hp, states, splits, tok), 4) for seed in hp["seeds"]]
+            for init in hp["inits"]}
+    gain_stats = {k: _stats(v) for k, v in gain.items()}
+    init = max(("news", "reviews"), key=lambda k: gain_stats[k]["mean"])
+    # 3. 微调时长：两种（学习率, 轮数），各 3 个种子，分类层同一个初始化；验证集均值高的胜出
+    final = replace(base, **adopted, init=init)
+    schedules = [{"lr": lr, "epochs": ep, **_stats([_schedule_run(lr, ep, s, final, states, splits, tok)
+                                                  for s in hp["seeds"]])} for lr, ep in hp["schedules"]]
+    chosen = max(schedules, key=lambda r: r["mean"])
+    final = replace(final, lr=chosen["lr"], epochs=chosen["epochs"])
+    # 4. 最终模型：这 3 个模型的权重平均
+    paths = [RUNS / "bert_sentiment" / f"{_final_key(final, final.lr, final.epochs)}_{s}.pt" for s in hp["seeds"]]
     set_seed(0, threads=1)
     model = build_classifier(final, states)
-    hist, valid_scores = fine_tune(model, train, valid, final, tok, 0, desc="最终模型")
-    test_scores = predict(model, test)
+    model.load_state_dict(soup([torch.load(p, weights_only=True) for p in paths]))
+    valid_scores, test_scores = predict(model, valid), predict(model, test)
     t, _ = metrics.best_threshold(y_valid, valid_scores, "accuracy")
+    # 继续预训练前后，被遮字的困惑度（15% 掩码）：评论验证集与人民日报测试集
+    mlm = BertForPreTraining(BertConfig(**states["config"]))
+    tapt_eval = {}
+    for name in ("news", "reviews"):
+        mlm.load_state_dict(states[name])
+        mlm.eval()
+        tapt_eval[name] = {"reviews_valid_ppl": round(masked_metrics(mlm, "valid", corpus="reviews")["mlm_ppl"], 2),
+                           "news_test_ppl": round(masked_metrics(mlm, "test")["mlm_ppl"], 2)}
+    a = tapt["args"]
     meta = {
         "config": states["config"], "vocab_hash": vocab_hash(tok), "seed": 0,
         "data": "lmcourse.data.load_sentiment()：去重、删掉矛盾文本后 8:1:1 分层划分；技巧在 valid 上比较，test 只报告最终模型",
-        "pretrained_from": "bert_news", "tricks": table, "trick_epochs": hp["trick_epochs"], "seeds": list(hp["seeds"]),
-        "pretraining_gain": gain, "gain_epochs": hp["gain_epochs"],
-        "adopted": {k: v for k, (v, _) in best.items()}, "final_config": asdict(final),
+        "pretrained_from": "bert_news",
+        "tapt": {"command": tapt["command"], "steps": a["steps"], "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"],
+                 "review_train_chars": sum(len(d["text"]) for d in data.load_sentiment()["train"]),
+                 "train_seconds": tapt["metrics"]["train_seconds"], "masked_ppl": tapt_eval},
+        "tricks": table, "trick_epochs": hp["trick_epochs"], "seeds": list(hp["seeds"]), "adopted": adopted,
+        "pretraining_gain": gain, "gain_epochs": hp["gain_epochs"], "init": init,
+        "schedules": schedules, "final_config": asdict(final),
+        "soup": {"members_valid_auc": chosen["valid_aucs"], "valid_auc": round(metrics.auc(y_valid, valid_scores), 4)},
         "train_seconds": round(time.perf_counter() - t0, 1),
-        "metrics": {"valid_auc": round(hist.last["valid_auc"], 4),
+        "metrics": {"valid_auc": round(metrics.auc(y_valid, valid_scores), 4),
                     "test_auc": round(metrics.auc(y_test, test_scores), 4),
                     "threshold": round(t, 4),
                     "test_acc@0.5": round(metrics.accuracy(y_test, [int(s >= 0.5) for s in test_scores]), 4),
