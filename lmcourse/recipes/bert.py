@@ -222,7 +222,7 @@ def bert_sentiment(**overrides):
     """技巧表（每行 3 个种子）→ 初始化对比 → 微调时长对比 → 模型汤作为最终模型。"""
     import torch
 
-    from lmcourse import data, metrics, set_seed
+    from lmcourse import metrics, set_seed
     from lmcourse.ckpt import vocab_hash
     from lmcourse.finetune import build_classifier, predict, soup
     from lmcourse.models.bert import BertConfig, BertForPreTraining
@@ -247,7 +247,7 @@ def bert_sentiment(**overrides):
                 if k not in best or row["mean"] > best[k][1]:
                     best[k] = (v, row["mean"])
     adopted = {k: v for k, (v, _) in best.items()}
-    # 2. 初始化对比：采用的设置，微调 gain_epochs 轮
+    # 2. 初始化对比：基线设置，微调 gain_epochs 轮
     gain = {init: [round(_gain_run(init, seed, base, hp, states, splits, tok), 4) for seed in hp["seeds"]]
             for init in hp["inits"]}
     gain_stats = {k: _stats(v) for k, v in gain.items()}
@@ -264,6 +264,7 @@ def bert_sentiment(**overrides):
     model = build_classifier(final, states)
     model.load_state_dict(soup([torch.load(p, weights_only=True) for p in paths]))
     valid_scores, test_scores = predict(model, valid), predict(model, test)
+    valid_auc = round(metrics.auc(y_valid, valid_scores), 4)
     t, _ = metrics.best_threshold(y_valid, valid_scores, "accuracy")
     # 继续预训练前后，被遮字的困惑度（15% 掩码）：评论验证集与人民日报测试集
     mlm = BertForPreTraining(BertConfig(**states["config"]))
@@ -279,14 +280,14 @@ def bert_sentiment(**overrides):
         "data": "lmcourse.data.load_sentiment()：去重、删掉矛盾文本后 8:1:1 分层划分；技巧在 valid 上比较，test 只报告最终模型",
         "pretrained_from": "bert_news",
         "tapt": {"command": tapt["command"], "steps": a["steps"], "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"],
-                 "review_train_chars": sum(len(d["text"]) for d in data.load_sentiment()["train"]),
+                 "review_train_chars": sum(len(d["text"]) for d in train),
                  "train_seconds": tapt["metrics"]["train_seconds"], "masked_ppl": tapt_eval},
         "tricks": table, "trick_epochs": hp["trick_epochs"], "seeds": list(hp["seeds"]), "adopted": adopted,
         "pretraining_gain": gain, "gain_epochs": hp["gain_epochs"], "init": init,
         "schedules": schedules, "final_config": asdict(final),
-        "soup": {"members_valid_auc": chosen["valid_aucs"], "valid_auc": round(metrics.auc(y_valid, valid_scores), 4)},
+        "soup": {"members_valid_auc": chosen["valid_aucs"], "valid_auc": valid_auc},
         "train_seconds": round(time.perf_counter() - t0, 1),
-        "metrics": {"valid_auc": round(metrics.auc(y_valid, valid_scores), 4),
+        "metrics": {"valid_auc": valid_auc,
                     "test_auc": round(metrics.auc(y_test, test_scores), 4),
                     "threshold": round(t, 4),
                     "test_acc@0.5": round(metrics.accuracy(y_test, [int(s >= 0.5) for s in test_scores]), 4),
