@@ -219,3 +219,29 @@ def test_each_chapter_has_one_title_and_a_learning_goals_section():
         h1 = [line for text in md for line in text.splitlines() if re.match(r"# ", line)]
         assert len(h1) == 1, (nb_path.name, h1)
         assert any(re.search(r"^## 学习目标", text, re.M) for text in md), nb_path.name
+
+
+def cpu_dependent_cells_without_asserts(nb):
+    """标了 cpu-dependent 的单元：输出依赖 CPU，nbval 不逐字比对（要同时标 nbval-ignore-output），
+    所以它的结论必须由一个带余量的 assert 守住：在它自己或紧接着的代码单元里。返回不合规的单元号。"""
+    code = [(i, c) for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
+    bad = []
+    for k, (i, cell) in enumerate(code):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "cpu-dependent" not in tags:
+            continue
+        here = "".join(cell["source"])
+        after = "".join(code[k + 1][1]["source"]) if k + 1 < len(code) else ""
+        if "nbval-ignore-output" not in tags or not re.search(r"^\s*assert ", here + "\n" + after, re.M):
+            bad.append(i)
+    return bad
+
+
+def test_cpu_dependent_cells_are_ignored_by_nbval_and_asserted():
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+        assert cpu_dependent_cells_without_asserts(nb) == [], nb_path.name
+    planted = {"cells": [{"cell_type": "code", "metadata": {"tags": ["cpu-dependent"]}, "source": ["assert 1"]},
+                         {"cell_type": "code", "metadata": {"tags": ["cpu-dependent", "nbval-ignore-output"]},
+                          "source": ["print(loss)"]}]}
+    assert cpu_dependent_cells_without_asserts(planted) == [0, 1]

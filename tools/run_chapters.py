@@ -20,7 +20,7 @@ import nbformat
 from jupyter_core.utils import ensure_async
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER_BUDGET, BOOK_BUDGET, CELL_TIMEOUT = 60, 600, 180
+CHAPTER_BUDGET, BOOK_BUDGET, CELL_TIMEOUT = 60, 600, 600
 
 
 class Client(nbclient.NotebookClient):

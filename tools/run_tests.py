@@ -1,15 +1,21 @@
-"""make test 的内容：pytest（lmcourse）→ nbval（每一章）→ 无警告的 Jupyter Book 构建 → 搜索索引
-→ 浏览器测试（无头 Chromium 打开构建好的每一页、搜索每个术语）→ Colab 彩排（只装 Colab 预装包的新 venv 里跑一章）。
+"""make test 的内容：pytest（lmcourse）→ nbval（每一章，本机的 CPU 内核和“第二种 CPU”的内核各一遍，两遍同时跑）
+→ 无警告的 Jupyter Book 构建 → 搜索索引 → 浏览器测试（无头 Chromium 打开构建好的每一页、搜索每个术语）
+→ Colab 彩排（只装 Colab 预装包的新 venv 里跑一章）。
 
 任何一步失败都以非零退出。pytest 在"没有测试"时的退出码 5 视为通过。
 """
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from second_cpu import describe, second_cpu_env
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+NBVAL = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "--nbval-cell-timeout", "600"]
 
 
 def run(title, cmd, ok=(0,)):
@@ -22,17 +28,42 @@ def run(title, cmd, ok=(0,)):
 
 
 def main():
+    if sys.argv[1:2] == ["--nbval-only"]:            # 只查几章：python tools/run_tests.py --nbval-only chapters/04_*.ipynb
+        nbval_twice(sys.argv[2:])
+        return
     chapters = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").glob("*.ipynb"))
     run("pytest: lmcourse", [BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], ok=(0, 5))
     if chapters:
-        run("nbval: chapters", [BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
-                                "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-                                "--nbval-cell-timeout", "600",
-                                *chapters], ok=(0,))
+        nbval_twice(chapters)
     run("jupyter-book build -W", [BIN / "jupyter-book", "build", ".", "-W", "--keep-going"])
     check_search_index()
     run("browser: 构建好的网页", [BIN / "python", "tools/browser_test.py", "--screenshots", "_build/screenshots"])
     run("colab: Colab 彩排", [BIN / "python", "tools/colab_rehearsal.py"])
+
+
+def nbval_twice(chapters):
+    """每一章跑两遍 nbval：本机的内核，和 second_cpu.py 的“第二种 CPU”。各章多用 1 个线程，两遍在 2 核上同时跑。
+    存下来的输出要两遍都对得上，才不依赖执行它的 CPU。"""
+    runs = {"本机 CPU": dict(os.environ), "第二种 CPU": second_cpu_env(BIN / "python")}
+    print(f"\n===== nbval: chapters（本机 CPU 与第二种 CPU：{describe(runs['第二种 CPU'])}）=====", flush=True)
+    t = time.perf_counter()
+    logs = ROOT / "_build" / "nbval"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for name, env in runs.items():
+        log = open(logs / f"{'native' if name == '本机 CPU' else 'second_cpu'}.log", "w")
+        procs[name] = (subprocess.Popen([BIN / "python", *NBVAL, *chapters], cwd=ROOT, env=env,
+                                        stdout=log, stderr=subprocess.STDOUT), log)
+    failed = []
+    for name, (proc, log) in procs.items():
+        code = proc.wait()
+        log.close()
+        print(f"\n----- nbval（{name}）：退出码 {code}\n" + Path(log.name).read_text(encoding="utf-8")[-6000:], flush=True)
+        failed += [name] if code else []
+    print(f"----- nbval 两遍用时 {time.perf_counter() - t:.0f} 秒", flush=True)
+    if failed:
+        print(f"nbval 失败：{'、'.join(failed)}。只在第二种 CPU 上失败的单元，输出依赖 CPU：见 CONTRIBUTING.md 的“跨 CPU 的输出”。")
+        sys.exit(1)
 
 
 def check_search_index():
