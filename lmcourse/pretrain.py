@@ -101,11 +101,6 @@ MODELS = {
 }
 
 
-def register_model(name, build, tokenizer, objective):
-    """登记一个新模型（后面几章的 GPT、XLNet、ERNIE 用）：build(preset, vocab_size, seq_len, dropout) -> (model, config)。"""
-    MODELS[name] = (build, tokenizer, objective)
-
-
 def tokenizer_for(model_name):
     """(字表, 是否把数字换成 #NUM#)：BERT 系用含评论的字表并归一化数字，其余用人民日报的字表。"""
     from lmcourse import data
