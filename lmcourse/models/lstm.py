@@ -1,7 +1,7 @@
 """从零实现的 LSTM（Hochreiter & Schmidhuber，1997；遗忘门见 Gers 等，2000）。
 
 与 torch.nn.LSTM 的接口和参数布局相同（门的顺序 i, f, g, o），权重可以互相载入。
-逐时刻的 Python 循环便于阅读和观察门；训练时请用 torch 的融合实现 nn.LSTM（快得多）。
+逐时刻的 Python 循环便于阅读和观察门；训练时请用 torch 的融合实现 nn.LSTM（更快：它在 C++ 里跑完整个序列）。
 """
 import math
 
