@@ -398,7 +398,7 @@ def permutation_figure(tokens, order, position=None, num_predict=None):
     head = f"分解顺序：{arrow}" + (f"（只预测最后 {P} 个）" if P < T else "")
     if position is not None:
         can = [tokens[j] for j in range(T) if seen_g[position, j]]
-        head += f"\n预测“{tokens[position]}”时能用的上文：{'、'.join(can) if can else '无（第一个预测，只知道自己的位置）'}"
+        head += f"\n预测“{tokens[position]}”时能用的上文：{'、'.join(can) if can else '无（整行被挡住：代码里会均匀地看所有位置，连自己也看得见）'}"
     fig.suptitle(head)
     fig.tight_layout()
     return fig
