@@ -108,7 +108,7 @@ def tfidf_baseline(reviews, splits=("valid", "test")):
 @dataclass
 class FineTuneConfig:
     pooling: str = "cls"          # cls / mean / max / mean_max
-    weight_decay: float = 0.01    # L2 正则（AdamW 的解耦权重衰减）
+    weight_decay: float = 0.01    # AdamW 的解耦权重衰减（对 Adam 类优化器它不等于 L2 正则）
     dropout: float = 0.1          # 编码器各层和分类层前的 dropout
     num_layers: int = 4           # 用前几个 Transformer 块
     augment: bool = False         # 训练时一半的批次换成增强过的文本

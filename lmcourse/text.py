@@ -44,9 +44,13 @@ def normalize_numbers(text, token=NUM_TOKEN):
 
 
 def english_spans(text):
-    """中文文本里英文单词的 [start, end) 区间列表，例如 '我用iPhone' -> [(2, 8)]。"""
+    """中文文本里英文单词的 [start, end) 区间列表，例如 '我用iPhone' -> [(2, 8)]。
+
+    #NUM# 记号里的字母 NUM 不是单词，不算在内（数字归一化之后的文本也能直接用）。
+    """
     check_type("text", text, str, "字符串")
-    return [m.span() for m in _ENGLISH.finditer(text)]
+    return [m.span() for m in _ENGLISH.finditer(text)
+            if text[max(m.start() - 1, 0):m.end() + 1] != NUM_TOKEN]
 
 
 def tag_words(text):

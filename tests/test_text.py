@@ -40,6 +40,8 @@ def test_english_spans():
     spans = english_spans(text)
     assert [text[s:e] for s, e in spans] == ["iPhone", "Mac", "Book", "BERT"]
     assert english_spans("全是中文") == []
+    text = normalize_numbers("XP SP2和SP3，NUM")                  # #NUM# 里的 NUM 不是单词；单独写的 NUM 是
+    assert [text[s:e] for s, e in english_spans(text)] == ["XP", "SP", "SP", "NUM"]
 
 
 @pytest.mark.parametrize("call", [
