@@ -228,7 +228,7 @@ class MultiHeadAttention(nn.Module):
         p = self.dropout if self.training else 0.0
         if need_weights or _has_dead_rows(mask):
             out, weights = scaled_dot_product_attention(q, k, v, mask, p)  # (B, H, Tq, d), (B, H, Tq, Tk)
-        else:                                                # 不要权重时用 torch 的融合实现，同一公式，快得多
+        else:                                                # 不要权重时用 torch 的融合实现：同一公式，不存下权重矩阵
             fused_mask = ~mask if mask is not None and mask.dtype == torch.bool else mask  # torch 的布尔掩码 True = 可看
             out, weights = F.scaled_dot_product_attention(q, k, v, fused_mask, dropout_p=p), None
         out = out.transpose(1, 2).reshape(B, Tq, self.embed_dim)       # 各头拼接 (B, Tq, E)
