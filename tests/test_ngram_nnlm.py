@@ -97,7 +97,7 @@ def test_fit_rejects_bad_steps():
 
 
 def test_nnlm_checkpoint_reproduces_its_recorded_test_perplexity():
-    """第 1 章引用检查点 JSON 里的测试困惑度：在整个测试集上重算，与记录相差不到 1%（fp16 存储的误差）。"""
+    """第 1 章引用检查点 JSON 里的测试、验证困惑度：在整个测试集和验证集上重算，与记录相差不到 1%（fp16 存储的误差）。"""
     import math
 
     from lmcourse import data
@@ -108,3 +108,5 @@ def test_nnlm_checkpoint_reproduces_its_recorded_test_perplexity():
     test_ids = data.lm_stream("test")
     ppl = math.exp(evaluate(model, nnlm.lm_eval_batches(test_ids, model.config.context), nnlm.lm_sum_loss))
     assert abs(ppl - meta["metrics"]["test_ppl"]) < 0.01 * meta["metrics"]["test_ppl"]
+    valid = math.exp(evaluate(model, nnlm.lm_eval_batches(data.lm_stream("valid"), model.config.context), nnlm.lm_sum_loss))
+    assert abs(valid - meta["metrics"]["valid_ppl"]) < 0.01 * meta["metrics"]["valid_ppl"]   # 第 1 章也引用它

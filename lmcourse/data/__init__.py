@@ -185,8 +185,8 @@ def _lm_ids(split):
 def lm_stream(split):
     """某个划分的全部句子连成一条 id 序列：[SEP] 句1 [SEP] 句2 [SEP] …
 
-    [SEP] 兼作句子边界；所有语言模型都预测这条序列里第 1 个之后的每个 token，
-    因此它们的困惑度在完全相同的文本上可比。返回 torch.LongTensor。
+    [SEP] 兼作句子边界；第 1、2 章的 n 元语法、NNLM 和 LSTM 都在这条序列上评估（LSTM 少最后几个 token），
+    因此它们的困惑度可比。返回 torch.LongTensor。
     """
     import torch
 
