@@ -147,3 +147,19 @@ def test_classifier_checks(tok):
         BertForSequenceClassification(cfg, 2, pooling="attention")
     with pytest.raises(ValueError, match="num_layers"):
         BertForSequenceClassification(cfg, 2, num_layers=9)
+
+
+def test_masked_metrics_by_input():
+    # 按输入分开统计的那一遍，合起来要与默认的整体指标一致；三种位置约 80/10/10
+    from lmcourse import data
+    from lmcourse.recipes.bert import masked_metrics
+
+    torch.manual_seed(0)
+    model = BertForPreTraining(BertConfig(vocab_size=len(data.bert_tokenizer()), hidden_size=16, num_hidden_layers=1,
+                                          num_attention_heads=2, intermediate_size=32, max_position_embeddings=128))
+    whole = masked_metrics(model, "valid")
+    split = masked_metrics(model, "valid", by_input=True)
+    assert split["mlm_ppl"] == pytest.approx(whole["mlm_ppl"], rel=1e-5) and split["mlm_acc"] == whole["mlm_acc"]
+    parts = split["by_input"]
+    assert sum(p["share"] for p in parts.values()) == pytest.approx(1)
+    assert 0.75 < parts["mask"]["share"] < 0.85 and 0.07 < parts["same"]["share"] < 0.13

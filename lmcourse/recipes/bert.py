@@ -51,15 +51,46 @@ def levers():
     return rows
 
 
-def masked_metrics(model, split, mask_prob=0.15, corpus="news"):
-    """语料（默认人民日报）某个划分上的掩码字困惑度与准确率：按原顺序打包成 128 字的块，掩码用固定种子，全部块都算。"""
+def masked_metrics(model, split, mask_prob=0.15, corpus="news", by_input=False):
+    """语料（默认人民日报）某个划分上的掩码字困惑度与准确率：按原顺序打包成 128 字的块，掩码用固定种子，全部块都算。
+
+    指标算的是按 80/10/10 选中的全部位置。by_input=True 时在同一遍里另按输入在该位置显示的是什么分开统计：
+    "mask"（换成了 [MASK]）、"random"（换成了随机字）、"same"（原字不变），各给 share / ppl / acc。
+    """
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
     from lmcourse import data, objectives
     from lmcourse.pretrain import eval_batches
 
     tok = data.bert_tokenizer()
     objective = objectives.get("mlm", tokenizer=tok, p=mask_prob)
-    m = objective.metrics(model, eval_batches(objective, tok, True, 128, split=split, blocks=10 ** 9, corpus=corpus))
-    return {"mlm_ppl": m["valid_ppl"], "mlm_acc": m["valid_acc"]}
+    batches = eval_batches(objective, tok, True, 128, split=split, blocks=10 ** 9, corpus=corpus)
+    if not by_input:
+        m = objective.metrics(model, batches)
+        return {"mlm_ppl": m["valid_ppl"], "mlm_acc": m["valid_acc"]}
+    sums = {k: [0, 0, 0.0] for k in ("mask", "random", "same")}     # 位置数、猜对数、损失之和
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for b in batches:
+            picked = b["mlm_labels"] != -100
+            logits, _ = model(b["input_ids"], b["token_type_ids"], None, picked)
+            target, shown = b["mlm_labels"][picked], b["input_ids"][picked]
+            nll = F.cross_entropy(logits, target, reduction="none")
+            hit = logits.argmax(-1) == target
+            is_mask, is_same = shown == tok.mask_id, shown == target
+            for k, m in (("mask", is_mask), ("same", is_same), ("random", ~is_mask & ~is_same)):
+                sums[k][0] += int(m.sum())
+                sums[k][1] += int(hit[m].sum())
+                sums[k][2] += float(nll[m].sum())
+    model.train(was)
+    n = sum(v[0] for v in sums.values())
+    out = {"mlm_ppl": math.exp(sum(v[2] for v in sums.values()) / n), "mlm_acc": sum(v[1] for v in sums.values()) / n}
+    out["by_input"] = {k: {"share": c / n, "ppl": math.exp(s / c), "acc": h / c} for k, (c, h, s) in sums.items()}
+    return out
 
 
 def bert_news():
