@@ -251,8 +251,16 @@ def eval_batches(objective, tokenizer, normalize, seq_len, split="valid", blocks
 
 
 # ---------- 命令行 ----------
+
+class _Parser(argparse.ArgumentParser):
+    """类型不对（如 --steps abc）时不自己打印英文用法后退出，而是抛 ValueError，由 main 打印一行“错误：”。"""
+
+    def error(self, message):
+        raise ValueError(f"命令行参数有误：{message}")
+
+
 def parser():
-    p = argparse.ArgumentParser(prog="python -m lmcourse.pretrain", description="用同一个训练循环预训练课程里的模型")
+    p = _Parser(prog="python -m lmcourse.pretrain", description="用同一个训练循环预训练课程里的模型")
     p.add_argument("model", help=f"模型：{'、'.join(MODELS)}")
     p.add_argument("--preset", default="small", help="尺寸：tiny / small / medium / base")
     p.add_argument("--objective", default=None, help="目标（默认随模型）：" + "、".join(objectives.OBJECTIVES))
@@ -294,6 +302,15 @@ def check_args(args, world=1):
         raise ValueError(f"参数 dropout 应在 [0, 1) 内，收到 {args.dropout}")
     if not args.lr > 0:
         raise ValueError(f"参数 lr 应大于 0，收到 {args.lr}")
+    if not 0 < args.mask_prob < 1:
+        raise ValueError(f"参数 mask_prob 应在 (0, 1) 内，收到 {args.mask_prob}")
+    if not args.warmup >= 0:
+        raise ValueError(f"参数 warmup 应不小于 0，收到 {args.warmup}")
+    if not args.weight_decay >= 0:
+        raise ValueError(f"参数 weight_decay 应不小于 0，收到 {args.weight_decay}")
+    for name in ("eval_every", "threads"):
+        if getattr(args, name) is not None:
+            check_int(name, getattr(args, name), minimum=1)
     check_corpus(args.corpus)
     if args.init is not None:
         init_state(args.init)

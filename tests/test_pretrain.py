@@ -240,6 +240,11 @@ def test_bad_input_gives_clear_error_and_overwrites_nothing(tmp_path, capsys):
         (["bert", *TINY, "--steps", "3", "--out", str(out)], "不会覆盖"),
         (["elmo", *TINY, "--steps", "3", "--out", str(out), "--resume"], "model='bert'"),
         (["bert", "--resume", "--out", str(tmp_path / "nothing")], "resume"),
+        (["bert", *TINY, "--steps", "2", "--eval-every", "-1", "--out", str(out), "--resume"], "eval_every"),
+        (["bert", "--eval-every", "0", "--out", str(tmp_path / "x")], "eval_every"),
+        (["bert", "--mask-prob", "1.5", "--out", str(tmp_path / "x")], "mask_prob"),
+        (["bert", "--threads", "0", "--out", str(tmp_path / "x")], "threads"),
+        (["bert", "--steps", "abc", "--out", str(tmp_path / "x")], "--steps"),
     ]
     for argv, message in cases:
         assert pretrain.main(argv) == 2
