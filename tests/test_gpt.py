@@ -1,9 +1,9 @@
-"""GPT：与 Hugging Face 的 GPT2LMHeadModel 逐位相等（float64），KV 缓存、生成、过滤、参数个数、预训练命令。"""
+"""GPT：与 Hugging Face 的 GPT2LMHeadModel、OpenAIGPTLMHeadModel（GPT-1）相等（float64），KV 缓存、生成、过滤、参数个数、预训练命令。"""
 import json
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, OpenAIGPTConfig, OpenAIGPTLMHeadModel
 
 from lmcourse import pretrain
 from lmcourse.models.gpt import GPT, GPTConfig, count_parameters, filter_logits
@@ -35,6 +35,21 @@ def test_logits_match_hugging_face():
     assert _max_diff(model(ids), ref(ids).logits) < 1e-9
     ref, model = _ref(torch.float32)
     assert _max_diff(model(ids), ref(ids).logits) < 1e-4
+
+
+def test_post_ln_logits_match_hugging_face_openai_gpt():
+    """GPT-1（后归一化、无 ln_f）：拷贝一个随机的小 OpenAIGPTLMHeadModel，float64 下打分相同，贪心续写相同。"""
+    torch.manual_seed(0)
+    config = OpenAIGPTConfig(**TINY, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    ref = OpenAIGPTLMHeadModel(config).double().eval()
+    model = GPT.from_hf(ref)
+    assert model.config.post_ln and isinstance(model.ln_f, torch.nn.Identity) and model.wte.weight.dtype == torch.float64
+    ids = _ids()
+    assert _max_diff(model(ids), ref(ids).logits) < 1e-9
+    prompt = _ids(T=5)
+    theirs = ref.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=15, do_sample=False,
+                          pad_token_id=0)
+    assert torch.equal(model.generate(prompt, 15, top_k=1), theirs)
 
 
 def test_attention_weights_match_sdpa_and_hugging_face():
@@ -125,8 +140,12 @@ def test_count_parameters_and_init(post_ln):
     model = GPT(config)
     assert count_parameters(config) == sum(p.numel() for p in model.parameters())
     assert model.lm_head.weight is model.wte.weight
-    assert abs(model.h[0].attn.c_proj.weight.std().item() - 0.02 / 2) < 0.004   # 0.02 / √(2·2)
-    assert abs(model.h[0].attn.c_attn.weight.std().item() - 0.02) < 0.004
+    proj = 0.02 if post_ln else 0.02 / 2                        # GPT-1 一律 0.02；GPT-2 的 c_proj 再乘 1/√(2·2)
+    for block in model.h:
+        assert abs(block.attn.c_proj.weight.std().item() - proj) < 0.004
+        assert abs(block.mlp.c_proj.weight.std().item() - proj) < 0.004
+        assert abs(block.attn.c_attn.weight.std().item() - 0.02) < 0.004
+        assert abs(block.mlp.c_fc.weight.std().item() - 0.02) < 0.004
 
 
 def test_published_sizes():
@@ -160,6 +179,7 @@ def test_bad_input_raises_with_the_argument_name():
         (lambda: GPT.from_hf(torch.nn.Linear(2, 2)), TypeError, "ref"),
         (lambda: GPT.from_hf(GPT2LMHeadModel(GPT2Config(**TINY, activation_function="relu", bos_token_id=None,
                                                        eos_token_id=None))), ValueError, "ref"),
+        (lambda: GPT.from_hf(OpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY, afn="relu"))), ValueError, "ref"),
         (lambda: GPTConfig(**dict(TINY, n_head=5)), ValueError, "n_head"),
         (lambda: GPTConfig(**TINY, dropout=1.0), ValueError, "dropout"),
         (lambda: GPTConfig(**TINY, activation="relu"), ValueError, "activation"),

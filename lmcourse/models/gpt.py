@@ -3,7 +3,7 @@
 每个位置只能看见它自己和左边的 token（因果掩码），用上文预测下一个 token。
 输入 = token 向量 wte + 位置向量 wpe（学出来的）；输出层与 wte 共享权重。
 GPT-1 是后归一化（残差相加之后做 LayerNorm）；GPT-2 改成前归一化，并在最后加一个 LayerNorm（ln_f）。
-参数名与 Hugging Face 的 GPT2LMHeadModel 一一对应，from_hf 可以直接拷权重。
+参数名与 Hugging Face 的 GPT2LMHeadModel 一一对应（OpenAIGPTLMHeadModel 只是嵌入的名字不同），from_hf 可以直接拷权重。
 """
 import math
 from dataclasses import dataclass
@@ -50,7 +50,7 @@ class GPTConfig:
 
     @classmethod
     def gpt1(cls, **kw):
-        """GPT-1：字表 40478（BPE），上下文 512，C=768，12 层，12 个头，后归一化（共 117M 参数）。"""
+        """GPT-1：字表 40478（BPE），上下文 512，C=768，12 层，12 个头，后归一化（共 116.5M 参数）。"""
         return cls(**dict(dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12,
                                dropout=0.1, post_ln=True), **kw))
 
@@ -150,10 +150,11 @@ class GPT(nn.Module):
         self.ln_f = nn.Identity() if config.post_ln else nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight                    # 输出层与输入的 token 向量共享
-        self.apply(init_weights)                                 # 与 BERT 相同：N(0, 0.02²)，偏置 0
-        for name, p in self.named_parameters():                  # GPT-2：残差分支的输出投影按 1/√(2L) 缩小，
-            if name.endswith("c_proj.weight"):                   # 否则 2L 个分支相加后残差流的方差随深度变大
-                nn.init.normal_(p, std=0.02 / math.sqrt(2 * config.n_layer))
+        self.apply(init_weights)                                 # 与 BERT 相同：N(0, 0.02²)，偏置 0（GPT-1 就到此为止）
+        if not config.post_ln:                                   # GPT-2：残差分支的输出投影再按 1/√(2L) 缩小，
+            for name, p in self.named_parameters():              # 否则 2L 个分支相加后残差流的方差随深度变大
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, std=0.02 / math.sqrt(2 * config.n_layer))
 
     def forward(self, idx, cache=None, need_weights=False):
         """idx：(B, T) 的 token id。返回打分 (B, T, V)；need_weights=True 时返回 (打分, 每层的权重 [(B, nh, T, S)])。
@@ -236,23 +237,30 @@ class GPT(nn.Module):
 
     @classmethod
     def from_hf(cls, ref):
-        """由 Hugging Face 的 transformers.GPT2LMHeadModel 拷贝出一个权重相同的新实例（同 dtype，eval 模式）。"""
-        if type(ref).__name__ != "GPT2LMHeadModel" or not hasattr(ref, "transformer"):
-            raise TypeError(f"参数 ref 应为 transformers.GPT2LMHeadModel，收到 {type(ref).__name__}")
+        """由 Hugging Face 的 GPT2LMHeadModel（GPT-2）或 OpenAIGPTLMHeadModel（GPT-1，后归一化）
+        拷贝出一个权重相同的新实例（同 dtype，eval 模式）。"""
+        kind = type(ref).__name__
+        if kind not in ("GPT2LMHeadModel", "OpenAIGPTLMHeadModel") or not hasattr(ref, "transformer"):
+            raise TypeError(f"参数 ref 应为 transformers.GPT2LMHeadModel 或 OpenAIGPTLMHeadModel，收到 {kind}")
         c = ref.config
-        if c.activation_function != "gelu_new":
-            raise ValueError(f"参数 ref 的激活函数应为 gelu_new，收到 {c.activation_function!r}")
-        if c.n_inner not in (None, 4 * c.n_embd) or not c.scale_attn_weights or c.scale_attn_by_inverse_layer_idx:
+        gpt1 = kind == "OpenAIGPTLMHeadModel"
+        act, want = (c.afn, "gelu") if gpt1 else (c.activation_function, "gelu_new")  # OpenAIGPT 的 "gelu" 即 gelu_new
+        if act != want:
+            raise ValueError(f"参数 ref 的激活函数应为 {want}，收到 {act!r}")
+        if not gpt1 and (c.n_inner not in (None, 4 * c.n_embd) or not c.scale_attn_weights
+                         or c.scale_attn_by_inverse_layer_idx):
             raise ValueError("参数 ref 的结构与 GPT-2 不同（n_inner 或注意力缩放方式），无法拷贝")
+        names = {"wte": "tokens_embed", "wpe": "positions_embed"} if gpt1 else {}       # 只有嵌入的名字不同
         src = ref.state_dict()
-        if not torch.equal(src["lm_head.weight"], src["transformer.wte.weight"]):
+        if not torch.equal(src["lm_head.weight"], src["transformer." + names.get("wte", "wte") + ".weight"]):
             raise ValueError("参数 ref 的输出层与 wte 不共享权重，无法拷贝")
         config = GPTConfig(vocab_size=c.vocab_size, n_positions=c.n_positions, n_embd=c.n_embd, n_layer=c.n_layer,
-                           n_head=c.n_head, dropout=c.resid_pdrop, layer_norm_eps=c.layer_norm_epsilon)
-        new = cls(config).to(ref.transformer.wte.weight.dtype)
+                           n_head=c.n_head, dropout=c.resid_pdrop, layer_norm_eps=c.layer_norm_epsilon, post_ln=gpt1)
+        new = cls(config).to(ref.lm_head.weight.dtype)
         state = {}
         for k in new.state_dict():
-            v = src[k if k == "lm_head.weight" else "transformer." + k]
+            head, _, rest = k.partition(".")
+            v = src[k if k == "lm_head.weight" else f"transformer.{names.get(head, head)}.{rest}"]
             state[k] = v.t() if k.endswith(("c_attn.weight", "c_proj.weight", "c_fc.weight")) else v  # Conv1D 是 (入, 出)
         new.load_state_dict(state)
         return new.eval()
