@@ -1,9 +1,9 @@
-"""评估指标：困惑度、准确率、AUC（scikit-learn）、最佳阈值搜索。"""
+"""评估指标：困惑度、准确率、AUC（scikit-learn）及其标准误、最佳阈值搜索。"""
 import math
 
 import numpy as np
 
-from lmcourse._check import check_choice, check_number
+from lmcourse._check import check_choice, check_int, check_number
 
 
 def perplexity(mean_nll):
@@ -37,6 +37,16 @@ def auc(y_true, scores):
     y, s = _as_arrays(y_true, scores)
     _check_binary(y)
     return float(roc_auc_score(y, s))
+
+
+def auc_standard_error(auc_value, n_pos, n_neg):
+    """AUC 的抽样标准误（Hanley 与 McNeil，1982）：n_pos 个正例、n_neg 个负例的测试集上，AUC 为 auc_value 时。"""
+    check_number("auc_value", auc_value, minimum=0, maximum=1)
+    check_int("n_pos", n_pos, minimum=1)
+    check_int("n_neg", n_neg, minimum=1)
+    a = float(auc_value)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    return math.sqrt((a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg))
 
 
 def _check_binary(y):

@@ -56,3 +56,16 @@ def test_best_threshold_bad_input():
         best_threshold([0, 1], [0.1, 0.2], metric="auc")
     with pytest.raises(ValueError, match="只能含 0 和 1"):
         auc([0, 2], [0.1, 0.2])
+
+
+def test_auc_standard_error():
+    from lmcourse.metrics import auc_standard_error
+
+    # Hanley 与 McNeil（1982）的公式；AUC 0.5、各 500 条时约 0.0183，越接近 1 越小
+    se = auc_standard_error(0.5, 500, 500)
+    assert abs(se - 0.01827) < 1e-4
+    assert auc_standard_error(0.9, 500, 500) < se
+    with pytest.raises(ValueError, match="auc_value"):
+        auc_standard_error(1.5, 10, 10)
+    with pytest.raises((ValueError, TypeError), match="n_pos"):
+        auc_standard_error(0.8, 0, 10)
