@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 
-.PHONY: setup book html execute test browser colab bench checkpoints font clean
+.PHONY: setup book html execute test browser-setup browser colab colab-notebooks bench checkpoints font clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,12 @@ execute: setup
 	$(MAKE) html
 
 # 全部测试：lmcourse 的 pytest、每章的 nbval、无警告的网页构建、浏览器测试、Colab 彩排。
-# 浏览器测试要先装好 Chromium 和中文字体：bash tools/install_browser.sh（Debian 软件包，需要 root）
-test: setup
+# 先装好浏览器测试要的 Chromium 和中文字体（已装时跳过；装不了时立刻停下，什么也不跑）
+test: browser-setup setup
 	$(BIN)/python tools/run_tests.py
+
+browser-setup:
+	@bash tools/install_browser.sh
 
 # 只跑浏览器测试（先 make html）；截图存到 _build/screenshots
 browser: setup
@@ -40,6 +43,10 @@ browser: setup
 # 只跑 Colab 彩排：只装 Colab 预装包的新 venv 里，跑一章自己的环境准备单元，再执行这一章
 colab: setup
 	$(BIN)/python tools/colab_rehearsal.py
+
+# Colab 版笔记本：MyST 换成普通 Markdown（引用、公式编号、折叠的答案），写到 _build/colab/chapters
+colab-notebooks: setup
+	$(BIN)/python tools/colab_notebooks.py --out _build/colab
 
 # 逐章计时（空闲机器上每章 ≤ 60 秒、全书 ≤ 10 分钟），结果写进 book/bench_chapters.json
 bench: setup

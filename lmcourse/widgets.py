@@ -1,11 +1,18 @@
-"""交互部件：注意力矩阵浏览器（第 3 章起，Transformer、BERT 各章复用）。
+"""交互图：注意力（第 3、5、7 章）、位置编码（第 5 章）、解码（第 8 章）、排列掩码（第 9 章）的浏览器。
 
-每个部件分两层：
-- 纯函数按给定设置算出并画出视图，返回 matplotlib Figure（可单元测试，也用来画发布页面上的静态图）；
-- 薄薄的 ipywidgets 包装（interactive，即 interact 背后的对象）把下拉框、滑块接到纯函数上。
+每种图分两层：
+- 纯函数按给定设置算出并画出一幅静态图，返回 matplotlib Figure（可单元测试，也是印刷版和不开 JavaScript 时看的图）；
+- 浏览器 Explorer：Python 一次算好数据，前端是一个 ES 模块 static/explorers.js，拖控件时在浏览器里重画，不回调内核。
+  在 Jupyter、Colab、VS Code 里由 anywidget 加载；在发布的网页上，由 book/_static/lmc_loader.js 用单元输出里
+  存下的同一份数据加载同一个模块（没有内核，也不联网）。连着内核时，读者还能输入新句子，由内核算出新的例子。
 """
+import json
 import math
 from functools import lru_cache
+from pathlib import Path
+
+import anywidget
+import traitlets
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
 
@@ -81,12 +88,12 @@ def _char_vectors():
     return emb - emb.mean(0), data.lm_tokenizer()
 
 
-def char_attention(text, kind="scaled_dot", temperature=1.0, num_heads=4, seed=0):
+def char_attention(text, kind="scaled_dot", temperature=1.0, num_heads=4, seed=0, scores=False):
     """一句话按字的自注意力权重，不经训练：query = key = 字向量（第 1 章 NNLM 检查点，64 维）。
 
     第 h 个头只用字向量的第 h 段（64 / num_heads 维），即在各自的子空间里比较相似度。
     general 的 W、additive 的 W_q、W_k、v 是固定种子的随机矩阵（未经训练）。
-    返回 (tokens, 权重 (1, H, T, T))。
+    返回 (tokens, 权重 (1, H, T, T))；scores=True 时返回 softmax 之前的打分（未除以温度）。
     """
     import torch
 
@@ -115,11 +122,121 @@ def char_attention(text, kind="scaled_dot", temperature=1.0, num_heads=4, seed=0
                   "w_k": torch.randn(d, d, generator=g, dtype=torch.float64) / d ** 0.5,
                   "v": torch.randn(d, generator=g, dtype=torch.float64) * 2}
     s = score(x, x, kind, **params)                                 # (H, T, T)
+    if scores:
+        return tokens, s.unsqueeze(0)                               # (1, H, T, T)
     return tokens, masked_softmax(s, temperature=temperature).unsqueeze(0).float()  # (1, H, T, T)
 
 
-# ---------- 纯函数 + 交互包装 ----------
-def _resolve(source, text, tokens, options):
+# ---------- 浏览器：一个前端模块，数据由 Python 算好 ----------
+def _rounded(x, digits=4):
+    """张量或数组展平成保留 digits 位小数的列表（-inf 记为 None），写进网页的数据不必更精确。"""
+    import torch
+
+    flat = torch.as_tensor(x).detach().double().flatten().tolist()
+    return [None if v == float("-inf") else round(v, digits) for v in flat]
+
+
+class Explorer(anywidget.AnyWidget):
+    """交互图。kind 选前端的画法；data 是算好的数据；view 是控件的取值；
+    连着内核时前端把读者输入的句子写进 request，由 compute(text) 算出新例子。"""
+
+    _esm = Path(__file__).parent / "static" / "explorers.js"
+    kind = traitlets.Unicode().tag(sync=True)
+    data = traitlets.Dict().tag(sync=True)
+    view = traitlets.Dict().tag(sync=True)
+    live = traitlets.Bool(True).tag(sync=True)
+    note = traitlets.Unicode("").tag(sync=True)
+    request = traitlets.Dict().tag(sync=True)
+
+    def __init__(self, kind, data, view, compute=None):
+        super().__init__(kind=kind, data={**data, "can_compute": compute is not None}, view=view)
+        self._compute = compute
+        self.observe(self._on_request, names="request")
+
+    def _on_request(self, change):
+        request = change["new"]
+        if self._compute is None or not (request.get("text", "").strip() or request.get("sample")):
+            return
+        try:
+            self._compute(self, request)
+            if not request.get("sample"):
+                self.note = ""
+        except (ValueError, TypeError) as err:
+            self.note = f"算不了“{request.get('text', '')}”：{err}"
+
+    def page_html(self):
+        """发布网页用的 HTML：一个 div 和其中的 JSON 数据，由 lmc_loader.js 挂上同一个前端模块。"""
+        state = json.dumps({"kind": self.kind, "data": self.data, "view": self.view},
+                           ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+        return (f'<div class="lmc-explorer" data-kind="{self.kind}">'
+                f'<script type="application/json">{state}</script>'
+                '<p class="lmc-noscript">（这里是一幅交互图：网页上开着 JavaScript 就能用，在 Jupyter 里运行这个单元也能用。'
+                '下面是它的静态版本。）</p></div>')
+
+    def _repr_mimebundle_(self, **kwargs):
+        data, meta = super()._repr_mimebundle_(**kwargs)
+        return {**data, "text/html": self.page_html()}, meta     # Jupyter 显示部件；网页构建取 text/html
+
+    def _ipython_display_(self, **kwargs):                       # ipywidgets 7（Colab）先找这个方法
+        from IPython.display import display
+
+        data, meta = self._repr_mimebundle_()
+        display(data, metadata=meta, raw=True)
+
+
+def attention_example(label, tokens, weights=None, key_tokens=None, scores=None):
+    """注意力浏览器的一个例子：权重 (L, H, Tq, Tk)（或更少的维，见 as_weights4d）；
+    也可以给打分 scores（同样的形状，-inf 为遮住），前端按温度滑块 softmax(scores / 温度)。"""
+    check_type("label", label, str, "字符串")
+    if (weights is None) == (scores is None):
+        raise ValueError("参数 weights 与 scores 应恰好给出一个")
+    w = as_weights4d(weights if scores is None else scores)
+    L, H, Tq, Tk = w.shape
+    tokens = _labels("tokens", tokens, Tq)
+    key_tokens = _labels("key_tokens", tokens if key_tokens is None else key_tokens, Tk)
+    return {"label": label, "tokens": tokens, "key_tokens": key_tokens, "shape": [L, H, Tq, Tk],
+            "weights" if scores is None else "scores": _rounded(w)}
+
+
+def attention_explorer(examples, query=0, layer=0, head=0, compute=None):
+    """注意力浏览器：选例子、层、头和 query，看热力图和那一行的柱状图（scores 例子还有温度滑块）。
+
+    examples 是 attention_example 的列表；query、layer、head 是第一个例子的初始视图（超出时夹到范围内）；
+    compute(text) 返回新句子的例子列表（连着内核时读者可输入句子）。
+    """
+    check_type("examples", examples, (list, tuple), "attention_example 的列表")
+    if not examples or not all(isinstance(e, dict) and "shape" in e for e in examples):
+        raise ValueError("参数 examples 应为非空的 attention_example 列表")
+    L, H, Tq, _ = examples[0]["shape"]
+    query = min(check_int("query", query, minimum=0), Tq - 1)
+    layer = min(check_int("layer", layer, minimum=0), L - 1)
+    head = min(check_int("head", head, minimum=0), H - 1)
+
+    def add(widget, request):
+        new = compute(request["text"])
+        widget.data = {**widget.data, "examples": widget.data["examples"] + list(new)}
+        widget.view = {**widget.view, "example": len(widget.data["examples"]) - len(new)}
+
+    return Explorer("attention", {"examples": list(examples)},
+                    {"example": 0, "layer": layer, "head": head, "query": query, "temperature": 1.0},
+                    compute=add if compute is not None else None)
+
+
+def char_attention_examples(text, kinds=("scaled_dot", "dot", "general", "additive"), num_heads=4):
+    """第 3 章：一句话在几种打分函数下的字向量自注意力打分，作为注意力浏览器的例子（温度在前端调）。"""
+    check_type("kinds", kinds, (list, tuple), "打分函数名的列表")
+    examples = []
+    for kind in kinds:
+        tokens, scores = char_attention(text, kind, num_heads=num_heads, scores=True)
+        examples.append(attention_example(f"{text}｜{kind}", tokens, scores=scores))
+    return examples
+
+
+def attention_view(source, text=None, tokens=None, key_tokens=None, layer=0, head=0, query=0, **options):
+    """按给定设置画出注意力视图（静态图），返回 Figure。
+
+    source 是权重 (L, H, Tq, Tk)（此时给 tokens），或函数 source(text, **options) -> (tokens, 权重)。
+    """
     import torch
 
     if callable(source) and not isinstance(source, torch.Tensor):
@@ -129,68 +246,7 @@ def _resolve(source, text, tokens, options):
         if tokens is None:
             raise ValueError("参数 source 是权重张量时必须给出 tokens")
         weights = source
-    return list(tokens), as_weights4d(weights)
-
-
-def attention_view(source, text=None, tokens=None, key_tokens=None, layer=0, head=0, query=0, **options):
-    """按给定设置算出并画出注意力视图，返回 Figure。
-
-    source 是权重 (L, H, Tq, Tk)（此时给 tokens），或函数 source(text, **options) -> (tokens, 权重)。
-    """
-    tokens, weights = _resolve(source, text, tokens, options)
-    return attention_figure(weights, tokens, key_tokens, layer=layer, head=head, query=query)
-
-
-def attention_explorer(source, tokens=None, texts=None, key_tokens=None, controls=None, query=0):
-    """注意力浏览器：选句子（source 为函数时）、层、头和 query，看权重热力图和那一行的柱状图。
-
-    source 与 attention_view 相同；texts 是 source 为函数时可选的句子；controls 是传给 source 的其他选项，
-    写成 ipywidgets.interact 的简写（如 {"kind": ["dot", "general"], "temperature": (0.1, 5.0, 0.1)}）。
-    返回 ipywidgets.interactive（interact 背后的对象；在 notebook 里显示它）。
-    """
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-
-    check_type("controls", controls if controls is not None else {}, dict, "字典")
-    extra = {}
-    for name, abbrev in (controls or {}).items():
-        widget = W.interactive.widget_from_abbrev(abbrev)
-        if widget is None:
-            raise ValueError(f"参数 controls 中 {name} 的取值无法变成控件：{abbrev!r}")
-        if not isinstance(abbrev, W.ValueWidget):  # 现成的控件保留它自己的说明文字
-            widget.description = name
-        extra[name] = widget
-    if callable(source) and not hasattr(source, "shape"):
-        check_type("texts", texts, (list, tuple), "句子列表")
-        if not texts:
-            raise ValueError("参数 texts 不能为空")
-        text_w = W.Dropdown(options=list(texts), description="句子", layout=W.Layout(width="95%"))
-        fixed = {"text": text_w, "tokens": W.fixed(None)}
-        first_tokens, first = _resolve(source, texts[0], None, {k: w.value for k, w in extra.items()})
-    else:
-        text_w = None
-        fixed = {"text": W.fixed(None), "tokens": W.fixed(tokens)}
-        first_tokens, first = _resolve(source, None, tokens, {})
-    L, H, Tq, _ = first.shape
-    layer_w = W.IntSlider(0, 0, max(L - 1, 0), description="层", disabled=L == 1)
-    head_w = W.IntSlider(0, 0, max(H - 1, 0), description="头", disabled=H == 1)
-    query_w = W.IntSlider(min(check_int("query", query, minimum=0), Tq - 1), 0, Tq - 1, description="query 位置")
-
-    if text_w is not None:
-        def on_text(change):  # 换句子时，query 滑块的上限跟着句长变
-            n = len(source(change["new"], **{k: w.value for k, w in extra.items()})[0])
-            query_w.value = min(query_w.value, n - 1)
-            query_w.max = n - 1
-
-        text_w.observe(on_text, names="value")
-
-    def show(text, tokens, layer, head, query, **options):
-        fig = attention_view(source, text=text, tokens=tokens, key_tokens=key_tokens, layer=layer, head=head,
-                             query=query, **options)
-        plt.show()
-        plt.close(fig)
-
-    return W.interactive(show, **fixed, layer=layer_w, head=head_w, query=query_w, **extra)
+    return attention_figure(weights, list(tokens), key_tokens, layer=layer, head=head, query=query)
 
 
 # ---------- 第 5 章：正弦位置编码浏览器 ----------
@@ -236,14 +292,11 @@ def positional_encoding_figure(max_len=64, d_model=128, dims=(4, 5, 40, 41), bas
     return fig
 
 
-def positional_encoding_explorer(max_len=64, d_model=128, dims=(4, 40)):
+def positional_encoding_explorer(max_len=64, d_model=128, dims=(4, 40), base=10000.0):
     """位置编码浏览器：滑块选最大长度、d_model 和两个维度，看热力图、曲线和内积矩阵。
 
-    返回 ipywidgets.interactive；d_model 变小时，维度滑块的上限跟着变。
+    前端按 sinusoidal_encoding 的同一个公式在浏览器里算（浏览器测试逐点对照它）；d_model 变小时维度跟着夹紧。
     """
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
-
     check_int("max_len", max_len, minimum=8, maximum=512)
     check_int("d_model", d_model, minimum=8, maximum=512)
     if d_model % 8:
@@ -251,41 +304,32 @@ def positional_encoding_explorer(max_len=64, d_model=128, dims=(4, 40)):
     dims = _pe_dims(dims, d_model)
     if len(dims) != 2:
         raise ValueError(f"参数 dims 应恰有两个维度，收到 {len(dims)} 个")
-    len_w = W.IntSlider(max_len, 8, 512, 8, description="最大长度")
-    model_w = W.IntSlider(d_model, 8, 512, 8, description="d_model")
-    dim_ws = [W.IntSlider(d, 0, d_model - 1, description=f"维度 {k + 1}") for k, d in enumerate(dims)]
-
-    def on_model(change):
-        for w in dim_ws:
-            w.value = min(w.value, change["new"] - 1)
-            w.max = change["new"] - 1
-
-    model_w.observe(on_model, names="value")
-
-    def show(max_len, d_model, dim1, dim2):
-        fig = positional_encoding_figure(max_len, d_model, (min(dim1, d_model - 1), min(dim2, d_model - 1)))
-        plt.show()
-        plt.close(fig)
-
-    return W.interactive(show, max_len=len_w, d_model=model_w, dim1=dim_ws[0], dim2=dim_ws[1])
+    check_number("base", base, minimum=1, strict=True)
+    return Explorer("positional_encoding", {"base": float(base)},
+                    {"max_len": max_len, "d_model": d_model, "dim1": dims[0], "dim2": dims[1]})
 
 
 # ---------- 第 8 章：GPT 的解码（温度、top-k、top-p） ----------
-def next_token_distribution(model, tokenizer, prompt, temperature=1.0, top_k=None, top_p=None, show=20):
-    """提示之后下一个字的分布：返回 [(字, 概率, 过滤后是否留下)]，按原始概率（除以温度后）从高到低取前 show 个。"""
+def next_token_logits(model, tokenizer, prompt):
+    """提示之后下一个字的打分 (V,)（未除以温度）。"""
     import torch
-
-    from lmcourse.models.gpt import filter_logits
 
     check_type("prompt", prompt, str, "字符串")
     if not prompt:
         raise ValueError("参数 prompt 不能为空")
-    check_number("temperature", temperature, minimum=0, strict=True)
-    check_int("show", show, minimum=1)
     ids = torch.tensor([[tokenizer.sep_id] + tokenizer.encode(prompt)])[:, -model.config.n_positions:]
     with torch.no_grad():
-        logits = model.eval()(ids)[0, -1] / temperature                                  # (V,)
-    kept = torch.isfinite(filter_logits(logits, top_k, top_p))                              # (V,)
+        return model.eval()(ids)[0, -1]
+
+
+def next_token_distribution(model, tokenizer, prompt, temperature=1.0, top_k=None, top_p=None, show=20):
+    """提示之后下一个字的分布：返回 [(字, 概率, 过滤后是否留下)]，按原始概率（除以温度后）从高到低取前 show 个。"""
+    from lmcourse.models.gpt import filter_logits
+
+    check_number("temperature", temperature, minimum=0, strict=True)
+    check_int("show", show, minimum=1)
+    logits = next_token_logits(model, tokenizer, prompt) / temperature                    # (V,)
+    kept = filter_logits(logits, top_k, top_p).isfinite()                                   # (V,)
     probs = logits.softmax(-1)
     top = probs.topk(min(show, len(probs)))
     return [(tokenizer.itos[i], p, bool(kept[i])) for p, i in zip(top.values.tolist(), top.indices.tolist())]
@@ -318,34 +362,46 @@ def sampling_figure(model, tokenizer, prompt, temperature=1.0, top_k=None, top_p
     return fig
 
 
-def sampling_explorer(model, tokenizer, prompts, length=30):
-    """解码浏览器：输入（或选）提示，调温度、top-k、top-p 和种子，看下一个字的分布哪些被剪掉、续写出什么。
+def sampling_explorer(model, tokenizer, prompts, show=20, length=30, temperature=1.0, top_k=None, top_p=None):
+    """解码浏览器：选提示，调温度、top-k、top-p，看下一个字的分布里哪些被剪掉（与 filter_logits 同样地过滤）。
 
-    返回 ipywidgets.interactive；top-k 取 0、top-p 取 1 表示不过滤。
+    每个提示之后整个字表的打分由模型一次算好；连着内核时还可以输入新的提示，或按当前设置续写 length 个字。
+    temperature、top_k、top_p 是初始设置（滑块上 top-k 取 0、top-p 取 1 表示不过滤）。
     """
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
+    import torch
 
+    from lmcourse.models.gpt import _check_filters
+
+    check_int("length", length, minimum=1, maximum=200)
+    check_number("temperature", temperature, minimum=0.1, maximum=2)
+    _check_filters(top_k, top_p)
+    if top_k is not None and top_k > 50:
+        raise ValueError(f"参数 top_k 应不超过 50（滑块的上限），收到 {top_k}")
     check_type("prompts", prompts, (list, tuple), "提示列表")
     if not prompts:
         raise ValueError("参数 prompts 不能为空")
+    check_int("show", show, minimum=1, maximum=50)
 
-    def show(prompt, temperature, top_k, top_p, seed):
-        if not prompt.strip():
-            print("请在“提示”框里输入几个字")
+    def example(prompt):
+        return {"prompt": prompt, "logits": _rounded(next_token_logits(model, tokenizer, prompt), 3)}
+
+    def add(widget, request):
+        view = widget.view
+        if request.get("sample"):                     # “续写”按钮：按当前设置抽样续写 length 个字
+            prompt = widget.data["prompts"][view["prompt"]]["prompt"]
+            ids = torch.tensor([[tokenizer.sep_id] + tokenizer.encode(prompt)])
+            out = model.generate(ids, length, temperature=view["temperature"], top_k=view["top_k"] or None,
+                                 top_p=view["top_p"] if view["top_p"] < 1 else None, truncate=True,
+                                 generator=torch.Generator().manual_seed(int(request["seed"])))
+            text = tokenizer.decode(out[0, ids.size(1):].tolist()).replace("[SEP]", "〈句末〉")
+            widget.note = f"续写（种子 {request['seed']}）：{prompt}【{text}】"
             return
-        fig = sampling_figure(model, tokenizer, prompt, temperature, top_k or None, top_p if top_p < 1 else None,
-                              length, seed)
-        plt.show()
-        plt.close(fig)
+        widget.data = {**widget.data, "prompts": widget.data["prompts"] + [example(request["text"])]}
+        widget.view = {**view, "prompt": len(widget.data["prompts"]) - 1}
 
-    box = W.Combobox(value=prompts[0], options=list(prompts), description="提示", continuous_update=False,
-                     ensure_option=False)                 # 可以从例子里选，也可以自己输入
-    return W.interactive(show, prompt=box,
-                         temperature=W.FloatSlider(1.0, min=0.1, max=2.0, step=0.1, description="温度"),
-                         top_k=W.IntSlider(0, 0, 50, description="top-k"),
-                         top_p=W.FloatSlider(1.0, min=0.05, max=1.0, step=0.05, description="top-p"),
-                         seed=W.IntSlider(0, 0, 20, description="种子"))
+    return Explorer("sampling", {"itos": list(tokenizer.itos), "show": show, "prompts": [example(p) for p in prompts]},
+                    {"prompt": 0, "temperature": float(temperature), "top_k": top_k or 0,
+                     "top_p": 1.0 if top_p is None else float(top_p)}, compute=add)
 
 
 # ---------- 第 9 章：排列语言模型的两个掩码 ----------
@@ -404,23 +460,27 @@ def permutation_figure(tokens, order, position=None, num_predict=None):
     return fig
 
 
-def permutation_explorer(tokens="我爱纽约"):
-    """排列掩码浏览器：用滑块逐个切换分解顺序（全部 T! 个）、选一个位置、设预测个数，看两个流各看得见什么。"""
-    import ipywidgets as W
-    import matplotlib.pyplot as plt
+def permutation_explorer(tokens="我爱纽约", order=None, position=0):
+    """排列掩码浏览器：用滑块逐个切换分解顺序（全部 T! 个）、选一个位置、设预测个数，看两个流各看得见什么。
+
+    每个顺序、每个预测个数的掩码都由 masking.permutation_masks 算好，前端只负责画；order、position 是初始视图。
+    """
+    import torch
+
+    from lmcourse.masking import permutation_masks
 
     tokens = [str(t) for t in tokens] if isinstance(tokens, (list, tuple, str)) else tokens
     check_type("tokens", tokens, list, "token 列表")
-    if not 1 <= len(tokens) <= 6:
-        raise ValueError(f"参数 tokens 应有 1 到 6 个 token（顺序共 T! 个），收到 {len(tokens)} 个")
-    orders = _orders(len(tokens))
-
-    def show(order_index, position, num_predict):
-        fig = permutation_figure(tokens, list(orders[order_index]), position, num_predict)
-        plt.show()
-        plt.close(fig)
-
     T = len(tokens)
-    return W.interactive(show, order_index=W.IntSlider(0, 0, len(orders) - 1, description="顺序编号"),
-                         position=W.IntSlider(0, 0, T - 1, description="位置"),
-                         num_predict=W.IntSlider(T, 1, T, description="预测个数"))
+    if not 1 <= T <= 5:
+        raise ValueError(f"参数 tokens 应有 1 到 5 个 token（顺序共 T! 个），收到 {T} 个")
+    orders = _orders(T)
+    order = None if order is None else [int(i) for i in order]          # 也接受 LongTensor
+    start = 0 if order is None else orders.index(tuple(order)) if sorted(order) == list(range(T)) else -1
+    if start < 0:
+        raise ValueError(f"参数 order 应为 0..{T - 1} 的一个排列，收到 {list(order)}")
+    check_int("position", position, minimum=0, maximum=T - 1)
+    masks = [[permutation_masks(T, torch.tensor(o), P)[0].int().flatten().tolist() for P in range(1, T + 1)]
+             for o in orders]
+    return Explorer("permutation", {"tokens": tokens, "orders": [list(o) for o in orders], "masks": masks},
+                    {"order": start, "position": position, "num_predict": T})

@@ -1,5 +1,5 @@
 """tools/colab_rehearsal.py 里不用建 venv 就能检查的部分：版本表、下限、包的前后对比、输出扫描、地址替换，
-以及每项检查在出问题时确实报出来（演习的失败：下限太高、ipywidgets 被升级、字体没用上、部件没画图）。
+以及每项检查在出问题时确实报出来（演习的失败：下限太高、ipywidgets 被升级、字体没用上、部件不带前端模块）。
 
 完整的彩排（建 venv、执行一章，约 5 分钟）是 make colab，单独跑，不在这里；
 python tools/colab_rehearsal.py --plant "ipywidgets>=8" 是端到端的失败演习。
@@ -131,20 +131,18 @@ def test_font_probe_flags_upgraded_ipywidgets_foreign_torch_and_fallback_font(tm
     assert "8.1.9" in text and "2.14.1" in text and "site-packages" in text and "DejaVuSans" in text
 
 
-def test_widget_view_without_a_figure_or_with_an_error_is_reported():
+def test_widget_view_that_is_not_an_anywidget_with_module_and_data_is_reported():
     view = {"output_type": "display_data",
-            "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "box"}, "text/plain": "interactive(...)"}}
+            "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "w"}, "text/plain": "Explorer"}}
     png = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}}
-    err = {"output_type": "error", "ename": "TraitError", "evalue": "坏了", "traceback": []}
-    state = {"box": {"children": ["IPY_MODEL_slider", "IPY_MODEL_out"]}, "slider": {}, "out": {"outputs": [png]}}
+    good = {"_model_name": "AnyModel", "_esm": "export default { render }", "data": {"base": 1e4}, "kind": "x"}
     failures = []
-    rehearsal.check_widget_view("好的", [view], state, failures)
+    rehearsal.check_widget_view("好的", [view], {"w": good}, failures)
     assert failures == []
-    for outs in ([], [png, err]):
-        state["out"]["outputs"] = outs
-        rehearsal.check_widget_view("坏的", [view], state, failures)
-    rehearsal.check_widget_view("没有部件", [png], state, failures)
-    assert len(failures) == 3 and "0 张图" in failures[0] and "TraitError" in failures[1] and "没有部件视图" in failures[2]
+    for bad in ({**good, "_esm": ""}, {**good, "data": {}}, {**good, "_model_name": "VBoxModel"}):
+        rehearsal.check_widget_view("坏的", [view], {"w": bad}, failures)
+    rehearsal.check_widget_view("没有部件", [png], {"w": good}, failures)
+    assert len(failures) == 4 and all("anywidget" in f for f in failures[:3]) and "没有部件视图" in failures[3]
 
 
 def test_dependency_pins_do_not_touch_the_install_list_or_torch():

@@ -1,4 +1,4 @@
-"""注意力浏览器：纯函数（画图、算权重）和 ipywidgets 包装。matplotlib 用 Agg 后端（见 conftest.py）。"""
+"""交互图：纯函数（画图、算权重）和浏览器（anywidget；前端在浏览器测试里查）的数据与检查。matplotlib 用 Agg 后端（见 conftest.py）。"""
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -114,46 +114,71 @@ def test_attention_view_with_function_and_tensor():
         widgets.attention_view(rows())
 
 
-def test_explorer_with_texts_and_controls():
-    import ipywidgets as W
+def _state(widget):
+    """网页上 lmc_loader.js 读到的数据：text/html 里的 JSON。"""
+    import json
+    import re
 
-    texts = ["中国人民", "北京是中国的首都"]
-    box = widgets.attention_explorer(widgets.char_attention, texts=texts,
-                                     controls={"kind": ["scaled_dot", "dot"], "temperature": (0.5, 2.0, 0.5)})
-    assert isinstance(box, W.interactive)
-    named = {w.description: w for w in box.kwargs_widgets if hasattr(w, "description")}
-    assert {"句子", "层", "头", "query 位置", "kind", "temperature"} <= set(named)
-    assert named["头"].max == 3 and named["层"].disabled and named["query 位置"].max == 3
-    named["句子"].value = texts[1]  # 换成长句：query 的上限跟着变
-    assert named["query 位置"].max == len(texts[1]) - 1
-    named["query 位置"].value = 6
-    named["句子"].value = texts[0]  # 换回短句：query 被夹到句长之内
-    assert named["query 位置"].value == 3 and named["query 位置"].max == 3
-    named["kind"].value = "dot"
-    named["头"].value = 2
+    html = widget._repr_mimebundle_()[0]["text/html"]
+    return json.loads(re.search(r'<script type="application/json">(.*?)</script>', html, re.S).group(1))
 
 
-def test_explorer_with_tensor_of_trained_weights():
-    import ipywidgets as W
+def test_explorer_output_has_widget_view_and_page_data():
+    w = widgets.attention_explorer([widgets.attention_example("例", TOKENS, rows())], query=9)
+    bundle = w._repr_mimebundle_()[0]
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+    state = _state(w)
+    assert state["kind"] == "attention" and state["view"]["query"] == 3          # query 夹到句长之内
+    assert state["data"] == w.data and "export default" in w._esm
+    ex = state["data"]["examples"][0]
+    assert ex["shape"] == [3, 2, 4, 4] and np.allclose(ex["weights"], rows().flatten().numpy(), atol=5e-5)
+    evil = widgets.attention_explorer([widgets.attention_example("</script><b>", TOKENS, rows())])
+    assert _state(evil)["data"]["examples"][0]["label"] == "</script><b>"          # 数据里的 </ 被转义
 
-    box = widgets.attention_explorer(rows(T=4, H=2, L=3), tokens=TOKENS, query=9)
-    named = {w.description: w for w in box.kwargs_widgets if hasattr(w, "description")}
-    assert named["层"].max == 2 and named["头"].max == 1 and named["query 位置"].value == 3
-    named["层"].value = 2
-    temp = W.FloatSlider(value=1.0, min=0.1, max=2.0, description="温度")
-    box2 = widgets.attention_explorer(widgets.char_attention, texts=["中国"], controls={"temperature": temp})
-    assert temp in box2.kwargs_widgets and temp.description == "温度"
+
+def test_char_attention_scores_give_the_weights_at_every_temperature():
+    tokens, s = widgets.char_attention("北京上海广州", kind="general", scores=True)
+    for tau in (0.3, 1.0, 2.5):
+        _, w = widgets.char_attention("北京上海广州", kind="general", temperature=tau)
+        assert torch.allclose(torch.softmax(s / tau, -1).float(), w, atol=1e-6)
+    ex = widgets.char_attention_examples("中国人民", kinds=["dot", "additive"])
+    assert [e["label"] for e in ex] == ["中国人民｜dot", "中国人民｜additive"] and "scores" in ex[0]
+
+
+def test_typed_sentence_becomes_a_new_selected_example():
+    w = widgets.attention_explorer(widgets.char_attention_examples("中国人民"), compute=widgets.char_attention_examples)
+    assert w.data["can_compute"] and len(w.data["examples"]) == 4
+    w.request = {"text": "北京是中国的首都", "n": 1}
+    assert len(w.data["examples"]) == 8 and w.view["example"] == 4 and w.note == ""
+    assert w.data["examples"][4]["tokens"] == list("北京是中国的首都")
+    w2 = widgets.attention_explorer(widgets.char_attention_examples("中国"), compute=lambda t: widgets.char_attention_examples(t, kinds=["bad"]))
+    w2.request = {"text": "北京", "n": 3}
+    assert "kind" in w2.note and len(w2.data["examples"]) == 4                       # 算不了：说明原因，不抛出
+    assert not widgets.attention_explorer(widgets.char_attention_examples("中国")).data["can_compute"]
 
 
 def test_explorer_bad_arguments():
-    with pytest.raises(TypeError, match="texts"):
-        widgets.attention_explorer(widgets.char_attention)
-    with pytest.raises(ValueError, match="texts"):
-        widgets.attention_explorer(widgets.char_attention, texts=[])
-    with pytest.raises(TypeError, match="controls"):
-        widgets.attention_explorer(widgets.char_attention, texts=["中国"], controls=["kind"])
-    with pytest.raises(ValueError, match="tokens"):
+    with pytest.raises(TypeError, match="examples"):
         widgets.attention_explorer(rows())
+    with pytest.raises(ValueError, match="examples"):
+        widgets.attention_explorer([])
+    with pytest.raises(ValueError, match="weights 与 scores"):
+        widgets.attention_example("例", TOKENS)
+    with pytest.raises(ValueError, match="tokens.*4"):
+        widgets.attention_example("例", list("中国人"), rows())
+    with pytest.raises(TypeError, match="label"):
+        widgets.attention_example(3, TOKENS, rows())
+
+
+def test_positional_encoding_explorer_state_and_checks():
+    w = widgets.positional_encoding_explorer(max_len=32, d_model=64, dims=(4, 40))
+    assert w.kind == "positional_encoding" and w.view == {"max_len": 32, "d_model": 64, "dim1": 4, "dim2": 40}
+    with pytest.raises(ValueError, match="d_model"):
+        widgets.positional_encoding_explorer(d_model=60)
+    with pytest.raises(ValueError, match="dims"):
+        widgets.positional_encoding_explorer(dims=(1, 2, 3))
+    with pytest.raises(ValueError, match="dims"):
+        widgets.positional_encoding_explorer(d_model=64, dims=(1, 64))
 
 
 def _tiny_gpt():
@@ -181,23 +206,29 @@ def test_next_token_distribution_marks_what_top_k_and_top_p_keep():
         widgets.next_token_distribution(model, tok, "")
 
 
-def test_sampling_figure_and_explorer_callback():
+def test_sampling_figure_and_explorer_data():
     model, tok = _tiny_gpt()
     fig = widgets.sampling_figure(model, tok, "中国", temperature=0.7, top_k=5, length=8, show=12)
     bars = fig.axes[0].patches
     assert len(bars) == 12 and sum(b.get_facecolor()[:3] != (0.8, 0.8, 0.8) for b in bars) == 5
     assert "续写" in fig.texts[0].get_text()
-    w = widgets.sampling_explorer(model, tok, ["中国", "今天"], length=5)
-    w.kwargs_widgets[1].value = 0.5           # 温度
-    w.kwargs_widgets[2].value = 3             # top-k
-    w.update()
-    assert w.result is None and len(w.kwargs_widgets) == 5
-    w.kwargs_widgets[0].value = "人民"         # 自己输入的提示
-    w.update()
-    w.kwargs_widgets[0].value = ""             # 空提示：给出提示语，不报错
-    w.update()
+    w = widgets.sampling_explorer(model, tok, ["中国", "今天"], show=10)
+    assert w.data["itos"] == list(tok.itos) and [p["prompt"] for p in w.data["prompts"]] == ["中国", "今天"]
+    logits = torch.tensor(w.data["prompts"][0]["logits"])                  # 前端按它算概率
+    want = widgets.next_token_distribution(model, tok, "中国", temperature=0.7, show=10)
+    assert np.allclose(torch.softmax(logits / 0.7, -1).topk(10).values.numpy(), [p for _, p, _ in want], atol=1e-3)
+    w.request = {"text": "人民", "n": 1}
+    assert w.data["prompts"][-1]["prompt"] == "人民" and w.view["prompt"] == 2
+    w.request = {"text": "", "n": 2}                                        # 空输入：什么也不做
+    assert len(w.data["prompts"]) == 3
+    w.view = {**w.view, "prompt": 0, "top_k": 1}
+    w.request = {"sample": True, "seed": 3, "n": 3}                          # “续写”：top-k 1 即贪心
+    greedy = model.generate(torch.tensor([[tok.sep_id] + tok.encode("中国")]), 30, top_k=1)
+    assert w.note == f"续写（种子 3）：中国【{tok.decode(greedy[0, 3:].tolist()).replace('[SEP]', '〈句末〉')}】"
     with pytest.raises(ValueError, match="prompts"):
         widgets.sampling_explorer(model, tok, [])
+    with pytest.raises(ValueError, match="show"):
+        widgets.sampling_explorer(model, tok, ["中国"], show=0)
 
 
 def test_permutation_figure_and_explorer_callback():
@@ -209,13 +240,13 @@ def test_permutation_figure_and_explorer_callback():
     fig = widgets.permutation_figure("我爱纽约", [2, 0, 3, 1], num_predict=2)             # 只预测“约”“爱”
     query = fig.axes[1].images[0].get_array()
     assert query[:, [0, 2]].sum() == 8 and query[:, [1, 3]].sum() == 1 and "上文" in fig.axes[0].get_yticklabels()[0].get_text()
+    from lmcourse.masking import permutation_masks
+
     w = widgets.permutation_explorer("我爱纽约")
-    assert w.kwargs_widgets[0].max == 23
-    w.kwargs_widgets[0].value = 7
-    w.kwargs_widgets[1].value = 3
-    w.kwargs_widgets[2].value = 2
-    w.update()
+    assert len(w.data["orders"]) == 24 and w.view["num_predict"] == 4
+    o = w.data["orders"].index([2, 0, 3, 1])
+    assert w.data["masks"][o][1] == permutation_masks(4, torch.tensor([2, 0, 3, 1]), 2)[0].int().flatten().tolist()
     with pytest.raises(ValueError, match="order"):
         widgets.permutation_figure("我爱", [0, 0])
     with pytest.raises(ValueError, match="tokens"):
-        widgets.permutation_explorer("一二三四五六七")
+        widgets.permutation_explorer("一二三四五六")

@@ -53,6 +53,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import browser_live  # noqa: E402
 import search_dict  # noqa: E402
 
 # 每章一个关键词：打开 search.html?q=词，结果里要有这一章。_toc.yml 里的每一章都要有一条。
@@ -517,6 +518,23 @@ def screenshots(chromium: str, html_dir: Path, outdir: Path, infos: dict[str, Pa
     return done
 
 
+# ---------------------------------------------------------------- 演习
+
+def plant_drill(chromium: str, html_dir: Path, plant: str, doc: str) -> int:
+    """埋一个坏处，确认浏览器测试查得出来：查出来返回 0，查不出来返回 1。"""
+    copy = browser_live.planted_copy(html_dir, plant, doc)
+    try:
+        with Server(copy) as srv:
+            _counts, problems = browser_live.run(copy, srv.url, [doc], chromium)
+    finally:
+        shutil.rmtree(copy.parent, ignore_errors=True)
+    if problems:
+        print(f"演习 {plant}：{doc} 查出了 {len(problems)} 个问题（应当如此），例如：{problems[0][1]}")
+        return 0
+    print(f"演习 {plant}：{doc} 埋了坏处，浏览器测试却没有查出来")
+    return 1
+
+
 # ---------------------------------------------------------------- 主程序
 
 def main(argv=None) -> int:
@@ -524,6 +542,9 @@ def main(argv=None) -> int:
     ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html", help="构建结果目录")
     ap.add_argument("--screenshots", type=Path, help="把截图存到这个目录")
     ap.add_argument("--jobs", type=int, default=2, help="同时运行的浏览器个数")
+    ap.add_argument("--plant", choices=browser_live.PLANTS,
+                    help="演习：在构建结果的副本里埋一个坏处，只查 --only 那一页，查不出问题才算失败")
+    ap.add_argument("--only", default="chapters/05_transformer", help="--plant 时检查的页面")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -535,6 +556,9 @@ def main(argv=None) -> int:
     if not (html_dir / "searchindex.js").is_file():
         print(f"{html_dir} 里没有构建结果：先运行 jupyter-book build . -W --keep-going")
         return 2
+
+    if args.plant:
+        return plant_drill(chromium, html_dir, args.plant, args.only)
 
     pages = toc_pages()
     chapters = [d for d in pages if d.startswith("chapters/")]
@@ -604,6 +628,11 @@ def main(argv=None) -> int:
                 problems.append(("search", f"搜“{term}”（{doc} 加粗的术语）结果里没有 {doc}："
                                            f"查询切成 {r.get('split')}，结果 {sorted(r.get('pages', []))[:4]}"))
 
+    # 3. 像读者一样操作（Playwright）：公式排好了没有、交互图动不动、数值对不对、有没有第三方请求
+    with Server(html_dir) as srv:
+        live, live_problems = browser_live.run(html_dir, srv.url, pages, chromium, args.screenshots)
+    problems.extend(live_problems)
+
     shots = []
     if args.screenshots:
         shots = screenshots(chromium, html_dir, args.screenshots, infos)
@@ -620,6 +649,11 @@ def main(argv=None) -> int:
               + "；".join(f"{t} {h}/{u}" for _r, t, h, u in worst))
     if only_glossary:
         print(f"  只有术语表用到的术语（{len(only_glossary)} 个，不算错）：{'、'.join(only_glossary)}")
+    print("  公式（排好 / 数学元素）与交互图（响应且数值正确 / 页上个数）：")
+    for doc, c in live.items():
+        if c:
+            print(f"    {doc}: 公式 {c['typeset']}/{c['math']}" + (f"，交互图 {c['responding']}/{c['explorers']}"
+                                                               if c["explorers"] else ""))
     for p in shots:
         print(f"  截图：{p}")
     print(f"  用时 {time.perf_counter() - t0:.0f} 秒")

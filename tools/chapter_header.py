@@ -24,7 +24,8 @@ def badge_source(path):
     url, branch = repository()
     slug = url.split("github.com/")[1]
     link = f"https://colab.research.google.com/github/{slug}/blob/{branch}/chapters/{path.name}"
-    return f"[![在 Colab 中打开](https://colab.research.google.com/assets/colab-badge.svg)]({link})"
+    # 徽章图片随书发布（book/_static），网页不向第三方请求图片；链接指向 colab 分支上的 Colab 版笔记本
+    return f"[![在 Colab 中打开](../book/_static/colab-badge.svg)]({link})"
 
 
 def setup_source():

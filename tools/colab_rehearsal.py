@@ -18,8 +18,9 @@
 - 环境准备单元只新增包：Colab 预装的包（torch、ipywidgets、numpy……）版本不变，dist-info 的安装时间也不变（没被重装）；
 - lmcourse 装进了 venv 的 site-packages（不是从仓库目录导入的），它的字体、检查点都在；
 - 这一章每个单元都不出错；所有输出（含部件里的输出）里没有 Traceback、缺字警告（Glyph … missing）、“findfont”；
-- ipywidgets 是 7.7.1；章里的 interact 单元输出部件视图，其 Output 部件里画出了图、没有报错；
-  lmcourse.widgets 的四个浏览器在 ipywidgets 7 下都能建出来、显示、拖动滑块后重画；
+- 执行的是 tools/colab_notebooks.py 转出的 Colab 版笔记本（普通 Markdown），不是 MyST 源文件；
+- ipywidgets 是 7.7.1；章里的交互图单元输出部件视图，它是带前端模块（_esm）和数据的 anywidget；
+  lmcourse.widgets 的四个浏览器在 ipywidgets 7 下都能建出来、显示，连着内核时能为新句子算出新例子；
 - matplotlib 当前的字体设置解析到 lmcourse 自带的 Noto Sans SC 文件。
 """
 import argparse
@@ -288,31 +289,29 @@ print("REHEARSAL " + json.dumps({
 """
 
 PROBE_WIDGETS = """\
-# 彩排检查：lmcourse.widgets 的每个浏览器在这个 ipywidgets 下建出来、显示、再拖一次滑块
-import ipywidgets
+# 彩排检查：lmcourse.widgets 的每个浏览器在这个 ipywidgets 下建出来、显示成部件视图；
+# 前端模块随部件状态（_esm）一起送到前端；读者输入新句子时（前端写 request）内核算出新例子
 from IPython.display import display
 from lmcourse import data, widgets
 from lmcourse.models import gpt
 
 gpt_model, _ = gpt.from_checkpoint()
 explorers = {
-    "attention_explorer": lambda: widgets.attention_explorer(
-        widgets.char_attention, texts=["我爱北京天安门", "今天天气很好"], query=1,
-        controls={"kind": ["scaled_dot", "dot", "general", "additive"],
-                  "temperature": ipywidgets.FloatSlider(1.0, min=0.1, max=4.0, step=0.1, description="温度")}),
+    "attention_explorer": lambda: widgets.attention_explorer(widgets.char_attention_examples("我爱北京天安门"), query=1,
+                                                             compute=widgets.char_attention_examples),
     "positional_encoding_explorer": lambda: widgets.positional_encoding_explorer(max_len=64, d_model=128, dims=(4, 40)),
-    "sampling_explorer": lambda: widgets.sampling_explorer(gpt_model, data.lm_tokenizer(), ["今天", "中国"], length=10),
+    "sampling_explorer": lambda: widgets.sampling_explorer(gpt_model, data.lm_tokenizer(), ["今天", "中国"]),
     "permutation_explorer": lambda: widgets.permutation_explorer("我爱纽约"),
 }
 for name, make in explorers.items():
     w = make()
-    assert isinstance(w, ipywidgets.interactive), type(w)
-    display(w)                                             # 显示时画第一次
-    drawn = dict(w.kwargs)                                 # interactive 每次重画时记下当时的参数
-    slider = next(c for c in w.children if isinstance(c, ipywidgets.IntSlider) and not c.disabled and c.max > c.min)
-    slider.value = slider.min + 1 if slider.value != slider.min + 1 else slider.min
-    assert w.kwargs != drawn, f"{name}：拖动滑块后没有重画（参数仍是 {drawn}）"
-    print("WIDGET", name, w.out.model_id)
+    display(w)
+    assert "export default" in w._esm and w.data, name
+    if w.data["can_compute"]:
+        before = len(str(w.data))
+        w.request = {"text": "今天天气很好", "n": 1}
+        assert len(str(w.data)) > before and not w.note, f"{name}：输入新句子后没有算出新例子（{w.note}）"
+    print("WIDGET", name, w.model_id)
 """
 
 
@@ -333,10 +332,18 @@ def inside(chapters):
     failures = []
     log("pyproject.toml（快照里的，即 Colab 上装的那份）的下限与 Colab 的版本：")
     check_lower_bounds(failures, SRC / "pyproject.toml")
+    import colab_notebooks
+
     url, _ = chapter_header.repository()
     wanted = chapter_header.setup_source()
+    site, bib = colab_notebooks.site_url(), colab_notebooks.bib_labels()
+    labels = colab_notebooks.label_map(colab_notebooks.chapter_paths(), site)
     for path in chapters:
-        nb = nbformat.read(path, as_version=4)
+        # 彩排的是 Colab 真正打开的那份：make colab-notebooks 转成普通 Markdown 的笔记本
+        nb = nbformat.from_dict(colab_notebooks.convert(path, labels, bib, site))
+        leftovers = colab_notebooks.myst_leftovers(nb)
+        if leftovers:
+            failures.append(f"{path.name} 的 Colab 版还有 {len(leftovers)} 个带 MyST 标记的 Markdown 单元")
         setup = [i for i, c in enumerate(nb.cells) if c.get("id") == "colab-setup"]
         if len(setup) != 1 or nb.cells[setup[0]].source != wanted:
             failures.append(f"{path.name}：找不到与 tools/chapter_header.py 一致的环境准备单元（id colab-setup）")
@@ -458,49 +465,34 @@ def check_font(cell, site, failures):
         failures.append(f"matplotlib 的字体解析到 {report['font_file']}，不是随包安装的 {bundled}")
 
 
-def widget_outputs(widget_state, model_id):
-    state = widget_state.get(model_id, {})
-    return state.get("outputs", [])
-
-
 def check_widget_view(where, outputs, widget_state, failures):
-    """where 的输出里要有部件视图；它的 Output 子部件里要画出图、没有报错。"""
+    """where 的输出里要有部件视图，它是 anywidget 的模型，状态里带着前端模块和数据。"""
     views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for o in outputs
              if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     if not views:
         failures.append(f"{where} 的输出里没有部件视图")
-        return
     for view in views:
-        children = [c.split("IPY_MODEL_")[-1] for c in widget_state.get(view, {}).get("children", [])]
-        outs = [o for c in children for o in widget_outputs(widget_state, c)]
-        images = sum("image/png" in o.get("data", {}) for o in outs)
-        errors = [o for o in outs if o.get("output_type") == "error" or o.get("name") == "stderr"]
-        if errors or not images:
-            failures.append(f"{where} 的部件 {view}：{images} 张图，报错 {[text_of(e)[:300] for e in errors]}")
+        state = widget_state.get(view, {})
+        if state.get("_model_name") != "AnyModel" or "export default" not in state.get("_esm", "") \
+                or not state.get("data"):
+            failures.append(f"{where} 的部件 {view} 不是带前端模块和数据的 anywidget（{sorted(state)[:8]}）")
         else:
-            log(f"  {where}：部件视图 {view}，Output 部件里 {images} 张图、没有报错")
+            log(f"  {where}：部件视图 {view}（{state.get('kind')}），前端模块 {len(state['_esm'])} 字节")
 
 
 def check_widgets(path, chapter_cells, probe, widget_state, failures):
-    interact = [c for c in chapter_cells if c.cell_type == "code" and "remove-output" in c.metadata.get("tags", [])
-                and any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.outputs)]
-    if not interact:
-        failures.append(f"{path.name} 里没有一个单元输出部件视图（interact 单元）")
-    for c in interact:
-        check_widget_view(f"{path.name} 的 interact 单元 {c.source.splitlines()[-1][:50]!r}", c.outputs, widget_state,
+    cells = [c for c in chapter_cells if c.cell_type == "code"
+             and any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.outputs)]
+    if not cells:
+        failures.append(f"{path.name} 里没有一个单元输出部件视图（交互图）")
+    for c in cells:
+        check_widget_view(f"{path.name} 的交互图单元 {c.source.splitlines()[-1][:50]!r}", c.outputs, widget_state,
                           failures)
-    shown = [line.split()[1:] for o in probe.outputs for line in o.get("text", "").splitlines()
+    shown = [line.split()[1] for o in probe.outputs for line in o.get("text", "").splitlines()
              if line.startswith("WIDGET ")]
     if len(shown) != 4:
         failures.append(f"部件检查单元只建出了 {len(shown)} 个浏览器：{shown}")
-    for name, out_id in shown:
-        outs = widget_outputs(widget_state, out_id)
-        images = sum("image/png" in o.get("data", {}) for o in outs)
-        errors = [text_of(o)[:300] for o in outs if o.get("output_type") == "error" or o.get("name") == "stderr"]
-        if errors or not images:
-            failures.append(f"widgets.{name}：Output 部件里 {images} 张图，报错 {errors}")
-        else:
-            log(f"  widgets.{name}：建出、显示、拖动滑块后重画，Output 部件里 {images} 张图、没有报错")
+    check_widget_view("部件检查单元", probe.outputs, widget_state, failures)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,16 @@ fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        SUDO="sudo -n"
     else
-        echo "需要 root（或 sudo）才能用 apt-get 安装 chromium 与 fonts-noto-cjk。" >&2
+        echo "浏览器测试要 Chromium 和中文字体，本机没有，而这个用户不能装软件包：请以 root 运行 bash tools/install_browser.sh。" >&2
         exit 1
     fi
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "浏览器测试要 Chromium 和中文字体：这里没有 apt-get，请用系统的包管理器装 chromium 与 Noto CJK 字体。" >&2
+    exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive

@@ -56,10 +56,20 @@ def is_progress_bar(output):
         "application/vnd.jupyter.widget-view+json" in output.get("data", {}) or output.get("name") == "stderr")
 
 
+def page_only(output):
+    """交互图的输出只存给网页用的 text/html（lmc_loader.js 挂载它）：部件视图的 model_id 离开内核就失效，
+    存下来在网页上是空白。在 Jupyter 里重新运行这个单元，显示的仍是活的部件。"""
+    data = output.get("data", {})
+    if "application/vnd.jupyter.widget-view+json" in data and 'class="lmc-explorer"' in "".join(data.get("text/html", "")):
+        output["data"] = {k: v for k, v in data.items() if k != "application/vnd.jupyter.widget-view+json"}
+    return output
+
+
 def execute(path, inplace):
     nb = nbformat.read(path, as_version=4)
-    client = Client(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
+    # 不存部件状态：交互图的数据已在单元输出的 text/html 里（网页用它），进度条的状态没有用
+    client = Client(nb, timeout=CELL_TIMEOUT, kernel_name="python3", store_widget_state=False,
+                    resources={"metadata": {"path": str(path.parent)}})
     t = time.perf_counter()
     cells = []
     with client.setup_kernel():
@@ -75,9 +85,10 @@ def execute(path, inplace):
         peak = _peak_rss_mb(pid)
     seconds = time.perf_counter() - t
     if inplace:
+        nb.metadata.pop("widgets", None)
         for cell in nb.cells:
             if cell.cell_type == "code":
-                cell.outputs = [o for o in cell.outputs if not is_progress_bar(o)]
+                cell.outputs = [page_only(o) for o in cell.outputs if not is_progress_bar(o)]
         nbformat.write(nb, path)
     return seconds, peak, sorted(cells, reverse=True)[:3]
 

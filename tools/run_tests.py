@@ -1,6 +1,7 @@
 """make test 的内容：pytest（lmcourse）→ nbval（每一章，本机的 CPU 内核和“第二种 CPU”的内核各一遍，两遍同时跑）
-→ 无警告的 Jupyter Book 构建 → 搜索索引 → 浏览器测试（无头 Chromium 打开构建好的每一页、搜索每个术语）
-→ Colab 彩排（只装 Colab 预装包的新 venv 里跑一章）。
+→ 无警告的 Jupyter Book 构建 → 搜索索引 → 浏览器测试（无头 Chromium 打开构建好的每一页、搜索每个术语；
+Playwright 像读者一样操作交互图、数排好的公式，拦下一切第三方请求）及其两次演习（坏的加载器、CDN 脚本）
+→ Colab 版笔记本（make colab-notebooks）→ Colab 彩排（只装 Colab 预装包的新 venv 里跑一章的 Colab 版）。
 
 任何一步失败都以非零退出。pytest 在"没有测试"时的退出码 5 视为通过。
 """
@@ -38,7 +39,10 @@ def main():
     run("jupyter-book build -W", [BIN / "jupyter-book", "build", ".", "-W", "--keep-going"])
     check_search_index()
     run("browser: 构建好的网页", [BIN / "python", "tools/browser_test.py", "--screenshots", "_build/screenshots"])
-    run("colab: Colab 彩排", [BIN / "python", "tools/colab_rehearsal.py"])
+    for plant in ("broken-loader", "cdn"):                 # 演习：埋下的坏处，浏览器测试必须查得出来
+        run(f"browser: 演习 {plant}", [BIN / "python", "tools/browser_test.py", "--plant", plant])
+    run("colab-notebooks: Colab 版笔记本（不许留 MyST 标记）", [BIN / "python", "tools/colab_notebooks.py"])
+    run("colab: Colab 彩排（执行 Colab 版笔记本）", [BIN / "python", "tools/colab_rehearsal.py"])
 
 
 def nbval_twice(chapters):
