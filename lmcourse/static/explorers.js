@@ -163,7 +163,7 @@ function renderAttention(model) {
   const l = Math.min(view.layer || 0, L - 1), hd = Math.min(view.head || 0, H - 1);
   const q = Math.min(view.query || 0, Tq - 1), tau = view.temperature || 1;
   const m = ex.tokens.map((_, i) => attentionRow(ex, l, hd, i, tau));
-  const vmax = Math.max(...m.flat());
+  const vmax = m.reduce((a, row) => Math.max(a, ...row), 0);
   const controls = h("div", { class: "lmc-controls" });
   if (data.examples.length > 1) {
     controls.append(select(model, "例子", "example", data.examples.map((e) => e.label), data.examples.indexOf(ex)));
@@ -206,8 +206,11 @@ function renderPE(model) {
   const data = model.get("data"), view = model.get("view"), base = data.base || 10000;
   const n = view.max_len, d = view.d_model, dims = [Math.min(view.dim1, d - 1), Math.min(view.dim2, d - 1)];
   const P = Array.from({ length: n }, (_, p) => Array.from({ length: d }, (_, i) => pe(p, i, d, base)));
-  const dot = P.map((a) => P.map((b) => a.reduce((acc, x, k) => acc + x * b[k], 0)));
-  const dmax = Math.max(...dot.flat()), dmin = Math.min(...dot.flat());
+  // PE(p)·PE(q) = Σ_i cos((p − q)·ω_i) 只取决于距离：先算每个距离的值，再铺成矩阵
+  const byGap = Array.from({ length: n }, (_, g) => P[g].reduce((acc, x, k) => acc + x * P[0][k], 0));
+  const dot = P.map((_, a) => P.map((_, b) => byGap[Math.abs(a - b)]));
+  let dmax = -Infinity, dmin = Infinity;                 // 不用 Math.max(...)：512 × 512 个数会撑爆调用栈
+  for (const row of dot) for (const v of row) { dmax = Math.max(dmax, v); dmin = Math.min(dmin, v); }
   const controls = h("div", { class: "lmc-controls" },
     slider(model, "最大长度", "max_len", n, 8, 512, 8),
     slider(model, "d_model", "d_model", d, 8, 512, 8, { patch: (v) => ({ dim1: Math.min(model.get("view").dim1, v - 1),
@@ -265,8 +268,8 @@ function renderSampling(model) {
   const k = Math.min(view.prompt || 0, data.prompts.length - 1), ex = data.prompts[k];
   const tau = view.temperature, topK = view.top_k, topP = view.top_p;
   const z = ex.logits.map((v) => v / tau);
-  const m = Math.max(...z), e = z.map((v) => Math.exp(v - m)), sum = e.reduce((a, b) => a + b, 0);
-  const p = e.map((v) => v / sum), keep = keptMask(z, topK, topP);
+  const m = z.reduce((a, v) => Math.max(a, v), -Infinity), e = z.map((v) => Math.exp(v - m));
+  const sum = e.reduce((a, b) => a + b, 0), p = e.map((v) => v / sum), keep = keptMask(z, topK, topP);
   const top = p.map((_, i) => i).sort((a, b) => p[b] - p[a]).slice(0, data.show || 20);
   const nKept = keep.filter(Boolean).length, nTop = top.filter((i) => keep[i]).length;
   const controls = h("div", { class: "lmc-controls" },
