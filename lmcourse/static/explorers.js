@@ -189,7 +189,7 @@ function pe(pos, dim, d, base) {
   return dim % 2 ? Math.cos(angle) : Math.sin(angle);
 }
 
-function canvasHeatmap(m, color, size, title, xlabel, ylabel) {
+function canvasHeatmap(m, color, size, title, xlabel, ylabel, marks = []) {
   const R = m.length, C = m[0].length, c = h("canvas", { width: C, height: R, class: "lmc-canvas",
     style: `width:${size[0]}px;height:${size[1]}px;image-rendering:pixelated` });
   const ctx = c.getContext("2d"), img = ctx.createImageData(C, R);
@@ -198,7 +198,11 @@ function canvasHeatmap(m, color, size, title, xlabel, ylabel) {
     img.data.set([r, g, b, 255], k);
   }));
   ctx.putImageData(img, 0, 0);
-  return h("div", { class: "lmc-panel" }, h("div", { class: "lmc-title" }, title), c,
+  // 竖线标出所选的列（颜色与曲线相同）
+  const box = h("div", { style: `position:relative;width:${size[0]}px;height:${size[1]}px` }, c);
+  marks.forEach(([col, stroke]) => box.append(h("div", { class: "lmc-mark", "data-col": col,
+    style: `position:absolute;top:0;height:100%;width:2px;background:${stroke};left:${((col + 0.5) / C) * size[0] - 1}px` })));
+  return h("div", { class: "lmc-panel" }, h("div", { class: "lmc-title" }, title), box,
     h("div", { class: "lmc-axis" }, `横轴：${xlabel}；纵轴：${ylabel}（从上往下增大）`));
 }
 
@@ -235,7 +239,8 @@ function renderPE(model) {
   });
   curves.append(s("text", { x: W - 4, y: top + Ht + 22, "text-anchor": "end", class: "lmc-tick" }, `位置 pos：0 … ${n - 1}`));
   const figure = h("div", { class: "lmc-figure" },
-    canvasHeatmap(P, redBlue, [220, 220], `位置编码矩阵（${n} × ${d}）`, "维度 i", "位置 pos"),
+    canvasHeatmap(P, redBlue, [220, 220], `位置编码矩阵（${n} × ${d}）`, "维度 i", "位置 pos",
+      [[dims[0], "#4c72b0"], [dims[1], "#dd8452"]]),
     h("div", { class: "lmc-panel" }, h("div", { class: "lmc-title" }, "所选维度随位置变化"), curves),
     canvasHeatmap(dot, (v) => viridis((v - dmin) / Math.max(1e-9, dmax - dmin)), [220, 220],
       "位置编码的内积 PE(p)·PE(q)", "位置 q", "位置 p"));
