@@ -130,7 +130,7 @@ class BertModel(nn.Module):
                 x, w = layer(x, bias, pad, need_weights=True)                          # (B, T, H), (B, A, T, T)
                 weights.append(w)
             else:
-                x = layer(x, bias, pad)                                                 # 融合注意力，快得多
+                x = layer(x, bias, pad)                                                 # 不要权重时走融合注意力
         if self.config.norm_first:
             x = self.final_norm(x)                                                      # (B, T, H)
         pooled = torch.tanh(self.pooler(x[:, 0]))                                       # [CLS] -> (B, H)
