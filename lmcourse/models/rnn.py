@@ -85,8 +85,9 @@ def stream_batches(stream, batch_size, seq_len):
 def perplexity(model, stream, batch_size=16, seq_len=256):
     """在一条 id 序列上的困惑度：预测第 1 个之后的每个 token（状态跨段传递）。
 
-    序列切成 batch_size 条平行子序列，各子序列开头的一个 token 没有上文，这里用它自身作为起点，
-    所以被预测的 token 比序列长度少 batch_size 个，影响可忽略。
+    序列切成 batch_size 条平行子序列，状态只在子序列内传递：每条子序列从零状态开始，开头的 token 作为起点，
+    它本身由上一条子序列的最后一步预测，所以每个 token 最多看到所在子序列里的上文。没有被预测的只有整条序列的
+    第一个 token 和末尾凑不满一列的几个（合起来不超过 batch_size 个），影响可忽略。
     """
     model.eval()
     total, count, state = 0.0, 0, None
