@@ -265,3 +265,16 @@ def test_cpu_dependent_cells_are_ignored_by_nbval_and_asserted():
                          {"cell_type": "code", "metadata": {"tags": ["cpu-dependent", "nbval-ignore-output"]},
                           "source": ["print(loss)"]}]}
     assert cpu_dependent_cells_without_asserts(planted) == [0, 1]
+
+
+def test_package_data_covers_every_non_python_file():
+    """安装后的 lmcourse（Colab 上就是这样）要带上字体、检查点和交互图的前端模块：pyproject 的 package-data 得覆盖它们。"""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]["lmcourse"]
+    tracked = subprocess.run(["git", "ls-files", "lmcourse"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    data_files = [Path(f).relative_to("lmcourse").as_posix() for f in tracked
+                  if not f.endswith(".py") and "/data/" not in f and not f.endswith(".md")]
+    missing = [f for f in data_files if not any(fnmatch.fnmatch(f, p) for p in patterns)]
+    assert "static/explorers.js" in data_files and missing == [], missing
