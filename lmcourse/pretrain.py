@@ -379,10 +379,29 @@ class _Autocast:
             return self.objective(model, batch)
 
 
+class _DDP(torch.nn.parallel.DistributedDataParallel):
+    """DDP 只在经过 forward 的调用上同步梯度。目标调用 model.nll(...) 这类方法时（LSTM、ELMo），
+    把该方法暂时当作模块的 forward，经 DDP 的 forward 走一遍；没有这一层，DDP 上根本找不到 nll。"""
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            method = getattr(self.module, name)                 # 模块上也没有时照常抛 AttributeError
+            if not callable(method):
+                return method
+            return lambda *args, **kwargs: self._redirect(method, args, kwargs)
+
+    def _redirect(self, method, args, kwargs):
+        self.module.forward = method                            # 实例属性盖过类里的 forward
+        try:
+            return self(*args, **kwargs)
+        finally:
+            del self.module.forward
+
+
 def run(argv=None):
     """命令行入口的全部工作；返回 metrics 字典（只在 0 号进程有意义）。"""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     from lmcourse import set_seed
     from lmcourse.ckpt import vocab_hash
     from lmcourse.train import adamw, fit, schedule
@@ -409,7 +428,7 @@ def run(argv=None):
         (out / "config.json").write_text(json.dumps(
             {"args": vars(args), "model_config": asdict(config), "vocab_hash": vocab_hash(tok), "world_size": world},
             ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    wrapped = DDP(model, find_unused_parameters=True) if world > 1 else model   # 只做 MLM 时 NSP 头不参与
+    wrapped = _DDP(model, find_unused_parameters=True) if world > 1 else model   # 只做 MLM 时 NSP 头不参与
     opt = adamw(model, args.lr, args.weight_decay)
     sched = schedule(opt, args.steps, args.warmup if args.warmup < 1 else int(args.warmup), args.schedule)
     get_batch = Batches(objective, args.corpus, tok, normalize, args.batch_size, args.seq_len, args.seed, rank,
