@@ -9,9 +9,9 @@
 属性，这样 dump 出来的 DOM 里就有浏览器自己的解码结果。外部地址（CDN）一律解析失败
 （--host-resolver-rules），离线、在线结果一样。
 
-逐页检查（页面列表来自 _toc.yml，外加首页 index.html）：
-- 数学公式：Sphinx 写出的 ``class="math notranslate nohighlight"``（MathJax 从 CDN 加载，
-  离线时不渲染，所以查标记不查像素）；没有公式的前言页列在 MATH_EXEMPT；
+第 1、2 步逐页检查（页面列表来自 _toc.yml，外加首页 index.html）：
+- 数学公式：Sphinx 写出的 ``class="math notranslate nohighlight"``；没有公式的前言页列在 MATH_EXEMPT
+  （公式是否真被本站的 MathJax 排好，由第 3 步的 browser_live 数 mjx-container）；
 - 图片：每个 <img> 的本地文件存在、data: URI 能解码、浏览器解码后宽度不为 0；
 - 进度条和控件：输出里的 tqdm 文本（“0%|”“it/s]”）、控件占位
   （application/vnd.jupyter.widget-view+json、HBox(...)）、空白输出框；
@@ -25,8 +25,12 @@
 - 各章“加粗并括注英文”的术语（tools/search_dict.py 的词典来源）：结果里要有这一章。
   这两类在一个探针页里直接调用搜索页自己的 Search._parseQuery / _performSearch，一次跑完。
 
+第 3 步（tools/browser_live.py）用 Playwright 像读者一样操作每一页：拦下一切第三方请求，数排好的公式，
+逐个拨动每个交互图的控件并把图上的数对照本章算出的数。--plant 在构建结果的副本里埋一个坏处，确认查得出来。
+
 用法：
     python tools/browser_test.py [--html _build/html] [--screenshots /work/logs] [--jobs 2]
+    python tools/browser_test.py --plant broken-loader|cdn [--only chapters/05_transformer]
 退出码：0 全部通过；1 有问题（逐条列出页面和问题）；2 没装 Chromium 或没有构建结果。
 """
 from __future__ import annotations
@@ -393,7 +397,7 @@ def check_page(docname: str, info: PageInfo, html_dir: Path, *, math_exempt=MATH
         else:
             target = _local_target(html_dir, docname, src)
             if target is None:
-                continue  # 外部图片（如 Colab 徽章）：离线无法加载，不查
+                continue  # 外部图片：这里不查（第 3 步把任何第三方请求都记为问题）
             if not target.is_file():
                 problems.append(f"图片坏了：文件不存在（{short}）")
                 continue

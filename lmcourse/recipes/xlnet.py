@@ -2,7 +2,7 @@
 
 xlnet_news：用 pretrain 命令做排列语言模型的预训练，除模型和目标外，参数与第 7 章的 bert_news 全同
 （同一份数据、块长、批大小、学习率与调度、种子、单线程），每个样本预测的字数也相同（比例 0.4）。
-步数按某一次、在某台机器上量的墙钟速度定（单线程、8 × 128 一步；BERT 每秒 9452 字、XLNet 6153 字，记在 SPEED），
+步数按某一次、在某台机器上量的墙钟速度定（单线程、8 × 128 一步；BERT 每秒 9452 字、XLNet 6153 字，作为常量记在 SPEED；测量用的代码没有留在包里），
 按这个比例，XLNet 一步的代价约是 BERT 的 1.54 倍，所以 BERT 的 22000 步对应 XLNet 的 14300 步。
 墙钟时间靠不住（检查点里记的整次训练速度之比只有约 1.17）；按浮点运算数，XLNet 一步是 BERT 的 1.63 倍，
 14300 步约是 BERT 22000 步计算量的 1.06 倍（第 9 章打印这几种折算）。
@@ -10,7 +10,7 @@ xlnet_news：用 pretrain 命令做排列语言模型的预训练，除模型和
 from lmcourse.recipes.bert import BERT_ARGS
 from lmcourse.recipes.common import history, pretrain
 
-SPEED = {"bert": 9452, "xlnet": 6153}   # 量过一次的每秒训练字数（单线程、墙钟），据此定 XLNet 的步数
+SPEED = {"bert": 9452, "xlnet": 6153}   # 某一次、在某台机器上量的每秒训练字数（单线程、墙钟；测量代码未保留），据此定 XLNet 的步数
 XLNET_ARGS = ["xlnet"] + BERT_ARGS[1:]
 XLNET_ARGS[XLNET_ARGS.index("--steps") + 1] = "14300"
 
