@@ -3,7 +3,8 @@
 输入 = 字向量 + 段向量（句子 A / B）+ 位置向量（学出来的，不是正弦），相加后过 LayerNorm；
 编码器的每一层就是第 5 章的 TransformerEncoderLayer（后归一化，激活函数 GELU）；
 [CLS] 位置的输出再过一层 tanh 全连接，得到"池化输出"，供 NSP 和句子分类用。
-参数名与 Hugging Face 的 BertModel 一一对应（注意力的 Q、K、V 叠成一个矩阵），from_hf 可以直接拷权重。
+参数与 Hugging Face 的 BertModel 一一对应（只是注意力的 Q、K、V 叠成了一个矩阵），但名字只有嵌入层相同：
+编码器层沿用第 5 章 TransformerEncoderLayer（也就是 torch）的名字，from_hf 按一张改名表拷权重。
 """
 from dataclasses import dataclass
 
