@@ -169,7 +169,7 @@ def _check_src(src, src_lengths):
 
 
 def loss_fn(model, batch):
-    """教师强制下的平均交叉熵（忽略填充）。batch = make_batch 的返回值。"""
+    """教师强制下的平均交叉熵：整批所有非填充位置放在一起平均（不是先每句平均）。batch = make_batch 的返回值。"""
     src, src_lengths, tgt_in, tgt_out = batch
     logits = model(src, src_lengths, tgt_in)                                  # (B, T, V)
     return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=model.config.pad_id)
