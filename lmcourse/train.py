@@ -184,13 +184,15 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
         return history
     elapsed = history.last.get("seconds", 0.0)
     is_objective = hasattr(loss_fn, "count")
+    # 进程间求和的两个数放在参数所在的设备上：NCCL（GPU）只归约 GPU 上的张量，gloo（CPU）两样都行
+    where = next(model.parameters()).device
     model.train()
     running, n_running, t0 = 0.0, 0, time.perf_counter()
     bar = tqdm(range(start + 1, steps + 1), desc=desc, disable=not progress or rank != 0, leave=False)
     for step in bar:
         batches = [get_batch((step - 1) * accum + i + 1) for i in range(accum)]
         counts = [loss_fn.count(b) if is_objective else 1 for b in batches]
-        total = torch.tensor(float(sum(counts)))
+        total = torch.tensor(float(sum(counts)), device=where)
         if world > 1:
             dist.all_reduce(total)                               # 整步（所有进程）要预测的 token 数
         optimizer.zero_grad(set_to_none=True)
@@ -205,7 +207,7 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
                 (loss_sum * (world / total)).backward()           # DDP 会把各进程的梯度取平均，这里先乘回 world
             step_loss += loss_sum.item()
         if world > 1:
-            t = torch.tensor(step_loss)
+            t = torch.tensor(step_loss, device=where)
             dist.all_reduce(t)
             step_loss = t.item()
         if clip:
