@@ -1,4 +1,3 @@
-import time
 
 import pytest
 
@@ -65,12 +64,16 @@ def test_bad_split_name():
         data.lm_stream("all")
 
 
-def test_cached_loading_is_fast():
-    data.peoples_daily_texts("train")
-    t = time.perf_counter()
+def test_corpora_are_parsed_once_and_copies_are_handed_out():
+    """语料只解析一次（之后命中缓存），但交出去的是副本：调用者改了也不影响下一次。"""
     data.peoples_daily_texts("train")
     data.load_sentiment()
-    assert time.perf_counter() - t < 0.5
+    parsed, split = data._corpus.cache_info().misses, data._sentiment_split.cache_info().misses
+    texts, reviews = data.peoples_daily_texts("train"), data.load_sentiment()
+    assert data._corpus.cache_info().misses == parsed and data._sentiment_split.cache_info().misses == split
+    texts.clear()
+    reviews["train"][0]["label"] = "changed"
+    assert data.peoples_daily_texts("train") and data.load_sentiment()["train"][0]["label"] in (0, 1)
 
 
 def test_numbers_stated_on_the_data_page():

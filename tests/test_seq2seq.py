@@ -105,15 +105,13 @@ def trained():
     """各训练 150 步的小模型：还没学好，输出有不确定性，束搜索才有用武之地。"""
     import random
 
+    from lmcourse.train import fit
+
     train, models = syn.number_pairs("train"), {}
     for kind in KINDS:
-        model, rng = tiny(kind).train(), random.Random(0)
-        opt = torch.optim.Adam(model.parameters(), lr=0.01)
-        for _ in range(150):
-            loss = s2s.loss_fn(model, syn.make_batch(rng.sample(train, 32)))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        model = tiny(kind)
+        fit(model, lambda i: syn.make_batch(random.Random(i).sample(train, 32)), s2s.loss_fn, 150, lr=0.01,
+            clip=None, progress=False)
         models[kind] = model.eval()
     return models
 
