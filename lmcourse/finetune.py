@@ -3,8 +3,7 @@
 检查点 bert_sentiment 的配方（技巧逐项对比 + 最终模型）在 lmcourse/recipes/bert.py。
 """
 import math
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

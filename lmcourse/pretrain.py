@@ -11,7 +11,6 @@ DIR 里写 model.pt（state_dict，可用 weights_only=True 读）、config.json
 import argparse
 import collections
 import json
-import math
 import os
 import random
 import sys

@@ -108,7 +108,7 @@ def test_chromium_is_installed_where_ci_runs():
 def test_index_redirect_must_reach_the_root_page(tmp_path):
     (tmp_path / "book").mkdir()
     (tmp_path / "index.html").write_text('<meta http-equiv="Refresh" content="0; url=book/intro.html" />')
-    assert bt.check_index(tmp_path, ["book/intro"]) == [f"index.html 跳到不存在的 book/intro.html"]
+    assert bt.check_index(tmp_path, ["book/intro"]) == ["index.html 跳到不存在的 book/intro.html"]
     (tmp_path / "book" / "intro.html").write_text("<html></html>")
     assert bt.check_index(tmp_path, ["book/intro"]) == []
     assert len(bt.check_index(tmp_path, ["book/preface"])) == 1

@@ -38,10 +38,8 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import html
 import http.server
 import json
-import os
 import re
 import shutil
 import subprocess

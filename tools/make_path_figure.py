@@ -27,7 +27,7 @@ def main():
     ax.axis("off")
     # 两行排列：前 6 个在上行，后 5 个在下行（蛇形）
     pos = [(0.1 + i * 1.02, 1.35) for i in range(6)] + [(0.1 + (4 - i) * 1.02 + 1.02, 0.15) for i in range(5)]
-    for (name, color, group), (x, y) in zip(boxes, pos):
+    for (name, color, _group), (x, y) in zip(boxes, pos):
         ax.add_patch(FancyBboxPatch((x, y), 0.86, 0.62, boxstyle="round,pad=0.03", fc=color, ec="#555"))
         ax.text(x + 0.43, y + 0.31, name, ha="center", va="center", fontsize=11)
     for (x0, y0), (x1, y1) in zip(pos, pos[1:]):

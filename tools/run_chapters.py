@@ -9,8 +9,6 @@
 import argparse
 import re
 import asyncio
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path

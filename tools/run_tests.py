@@ -1,4 +1,4 @@
-"""make test 的内容：pytest（lmcourse）→ nbval（每一章，本机的 CPU 内核和“第二种 CPU”的内核各一遍，两遍同时跑）
+"""make test 的内容：ruff（静态检查）→ pytest（lmcourse）→ nbval（每一章，本机的 CPU 内核和“第二种 CPU”的内核各一遍，两遍同时跑）
 → 无警告的 Jupyter Book 构建 → 搜索索引 → 浏览器测试（无头 Chromium 打开构建好的每一页、搜索每个术语；
 Playwright 像读者一样操作交互图、数排好的公式，拦下一切第三方请求）及其两次演习（坏的加载器、CDN 脚本）
 → Colab 版笔记本（make colab-notebooks）→ Colab 彩排（只装 Colab 预装包的新 venv 里跑一章的 Colab 版）。
@@ -33,6 +33,7 @@ def main():
         nbval_twice(sys.argv[2:])
         return
     chapters = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").glob("*.ipynb"))
+    run("ruff: 静态检查", [BIN / "ruff", "check", "lmcourse", "tools", "tests"])
     run("pytest: lmcourse", [BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], ok=(0, 5))
     if chapters:
         nbval_twice(chapters)

@@ -138,7 +138,7 @@ def _sentiment_split(seed=0):
         parts = {"test": texts[:n_test], "valid": texts[n_test:n_test + n_valid], "train": texts[n_test + n_valid:]}
         for split, items in parts.items():
             data[split].extend({"text": t, "label": label} for t in items)
-    for split, items in data.items():
+    for items in data.values():
         random.Random(seed + 1).shuffle(items)
     return data
 

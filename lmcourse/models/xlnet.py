@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse._check import check_choice, check_int, check_number, check_type
-from lmcourse.masking import permutation_masks  # noqa: F401（排列掩码放在 masking.py，这里再导出一次）
+from lmcourse.masking import permutation_masks  # noqa: F401  排列掩码放在 masking.py，这里再导出一次
 from lmcourse.models.bert import init_weights
 
 ACTIVATIONS = ("gelu", "relu")   # gelu：精确的 erf 形式（HF 的 "gelu"）
