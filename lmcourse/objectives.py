@@ -8,12 +8,12 @@
 - metrics(model, batches)：在固定的留出批次上的指标；子类只需改写 summarize(损失之和, token 数, 统计之和)。
 新目标（GPT 的因果语言模型、XLNet 的排列语言模型、ERNIE 的知识掩码）只需写一个这样的类并 register。
 """
-import math
 
 import torch
 import torch.nn.functional as F
 
 from lmcourse._check import check_choice, check_number
+from lmcourse.metrics import perplexity
 
 OBJECTIVES = {}
 
@@ -74,7 +74,7 @@ class Objective:
 
     def summarize(self, total, n, sums):
         """平均损失（每个被预测的 token）和困惑度。"""
-        return {"valid_loss": total / n, "valid_ppl": math.exp(total / n)}
+        return {"valid_loss": total / n, "valid_ppl": perplexity(total / n)}
 
 
 @register("causal_lm")
@@ -120,7 +120,7 @@ class BiLMObjective(Objective):
     def summarize(self, total, n, sums):
         """两个方向各自的留出困惑度。"""
         f, b = sums["forward_loss"] / n, sums["backward_loss"] / n
-        return {"valid_loss": f + b, "valid_ppl_forward": math.exp(f), "valid_ppl_backward": math.exp(b)}
+        return {"valid_loss": f + b, "valid_ppl_forward": perplexity(f), "valid_ppl_backward": perplexity(b)}
 
 
 @register("mlm")
@@ -185,7 +185,7 @@ class MaskedLM(Objective):
     def summarize(self, total, n, sums):
         """被遮位置上的平均损失、困惑度、准确率（有 NSP 时另给 NSP 准确率）。"""
         loss = sums["mlm_loss"] / n
-        out = {"valid_loss": loss, "valid_ppl": math.exp(loss), "valid_acc": sums["mlm_correct"] / n}
+        out = {"valid_loss": loss, "valid_ppl": perplexity(loss), "valid_acc": sums["mlm_correct"] / n}
         if sums.get("nsp_n"):
             out["valid_nsp_acc"] = sums["nsp_hits"] / sums["nsp_n"]
         return out

@@ -5,7 +5,6 @@ biLM = 前向 LSTM 语言模型（从左读，预测下一个字）+ 后向 LSTM
 第 j 层的表示是两个方向隐藏状态的拼接 [→h_j; ←h_j]；第 0 层是字向量本身，拼两份 [x; x] 对齐维数。
 下游任务用 ScalarMix 学一组 softmax 归一化的层权重 s_j 和一个缩放 γ：ELMo = γ Σ_j s_j h_j。
 """
-import math
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse._check import check_int, check_type
+from lmcourse.metrics import perplexity
 from lmcourse.text import pad_batch
 
 
@@ -152,7 +152,7 @@ def perplexities(model, stream, seq_len=128, batch_size=32):
         lf, lb = model.nll(chunks[i:i + batch_size])
         k = chunks[i:i + batch_size].size(0)
         tot_f, tot_b = tot_f + lf.item() * k, tot_b + lb.item() * k
-    return math.exp(tot_f / len(chunks)), math.exp(tot_b / len(chunks))
+    return perplexity(tot_f / len(chunks)), perplexity(tot_b / len(chunks))
 
 
 # ---------- 检查点：python -m lmcourse.ckpt elmo（配方见 lmcourse/recipes/lm.py） ----------

@@ -4,6 +4,7 @@ from collections import Counter
 
 import numpy as np
 
+from lmcourse import metrics
 from lmcourse._check import check_choice, check_int, check_number
 
 
@@ -99,8 +100,7 @@ class NGramLM:
 
     def perplexity(self, ids, start=1):
         """困惑度 exp(平均 NLL)，参数同 nll；出现概率为 0 的 token 时为无穷大。"""
-        nll = self.nll(ids, start)
-        return math.inf if math.isinf(nll) else math.exp(nll)
+        return metrics.perplexity(self.nll(ids, start))
 
     def sample(self, context, length, generator=None):
         """从模型里按概率逐个抽样 length 个 token，返回 id 列表。"""

@@ -2,13 +2,13 @@
 
 输出层可选自适应 softmax（Grave 等，2017）：常用字走小的"头部"，罕见字分簇放进"尾部"，CPU 上快几倍。
 """
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lmcourse import metrics
 from lmcourse._check import check_choice, check_int
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -95,7 +95,7 @@ def perplexity(model, stream, batch_size=16, seq_len=256):
         loss, state = model.nll(x, y, state)
         total += loss.item() * y.numel()
         count += y.numel()
-    return math.exp(total / count)
+    return metrics.perplexity(total / count)
 
 
 @torch.no_grad()

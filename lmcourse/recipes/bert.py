@@ -11,6 +11,7 @@ bert_sentiment：评论情感分类。先做技巧对比：从 bert_news 出发�
 import time
 from dataclasses import asdict, replace
 
+from lmcourse.metrics import perplexity
 from lmcourse.recipes.common import history, pretrain
 
 BERT_ARGS = ["bert", "--preset", "small", "--corpus", "both", "--steps", "22000", "--batch-size", "8",
@@ -57,8 +58,6 @@ def masked_metrics(model, split, mask_prob=0.15, corpus="news", by_input=False):
     指标算的是按 80/10/10 选中的全部位置。by_input=True 时在同一遍里另按输入在该位置显示的是什么分开统计：
     "mask"（换成了 [MASK]）、"random"（换成了随机字）、"same"（原字不变），各给 share / ppl / acc。
     """
-    import math
-
     import torch
     import torch.nn.functional as F
 
@@ -88,8 +87,8 @@ def masked_metrics(model, split, mask_prob=0.15, corpus="news", by_input=False):
                 sums[k][2] += float(nll[m].sum())
     model.train(was)
     n = sum(v[0] for v in sums.values())
-    out = {"mlm_ppl": math.exp(sum(v[2] for v in sums.values()) / n), "mlm_acc": sum(v[1] for v in sums.values()) / n}
-    out["by_input"] = {k: {"share": c / n, "ppl": math.exp(s / c), "acc": h / c} for k, (c, h, s) in sums.items()}
+    out = {"mlm_ppl": perplexity(sum(v[2] for v in sums.values()) / n), "mlm_acc": sum(v[1] for v in sums.values()) / n}
+    out["by_input"] = {k: {"share": c / n, "ppl": perplexity(s / c), "acc": h / c} for k, (c, h, s) in sums.items()}
     return out
 
 

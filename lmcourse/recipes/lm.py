@@ -2,6 +2,7 @@
 
 三者都在人民日报训练集上用 pretrain 命令训练；测试困惑度按各章的口径在 lmcourse.data.lm_stream 上重算。
 """
+from lmcourse.metrics import perplexity
 from lmcourse.recipes.common import history, pretrain
 
 DATA = "人民日报 1998-01：lmcourse.pretrain 的流式数据（train 划分，打包成定长块）训练；" \
@@ -53,15 +54,13 @@ def _with_cutoffs(cfg):
 
 def nnlm():
     """NNLM（第 1 章）：看前 4 个字，6000 步 × 16 块 × 64 个预测 ≈ 6.1M 个预测。"""
-    import math
-
     from lmcourse import data
     from lmcourse.models.nnlm import NNLM, NNLMConfig, lm_eval_batches, lm_sum_loss
     from lmcourse.train import evaluate
 
     def ppl(model, split):
         batches = lm_eval_batches(data.lm_stream(split), model.config.context)
-        return {"ppl": math.exp(evaluate(model, batches, lm_sum_loss))}
+        return {"ppl": perplexity(evaluate(model, batches, lm_sum_loss))}
 
     return _recipe("nnlm", NNLM_ARGS, lambda c: NNLM(NNLMConfig(**c)), ppl)
 
