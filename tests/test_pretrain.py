@@ -249,14 +249,14 @@ def test_bad_input_gives_clear_error_and_overwrites_nothing(tmp_path, capsys):
     for argv, message in cases:
         assert pretrain.main(argv) == 2
         assert message in capsys.readouterr().err
-    assert not (tmp_path / "x").exists()
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     os.environ["WORLD_SIZE"] = "2"
     try:
         assert pretrain.main(["bert", "--batch-size", "5", "--out", str(tmp_path / "x")]) == 2
         assert "整除" in capsys.readouterr().err
     finally:
         del os.environ["WORLD_SIZE"]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "nothing").exists()   # 没有建出新目录
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before               # 已有目录逐字节不变
 
 
 @pytest.mark.parametrize("model, extra", [("bert", ["--objective", "mlm_nsp"]), ("lstm", [])])
