@@ -28,7 +28,8 @@ class ELMoConfig:
 def reverse_padded(x, lengths):
     """把右侧填充的批 (B, T, ...) 中每条序列的有效部分各自倒过来，填充位置不动。"""
     B, T = x.shape[:2]
-    t = torch.arange(T).expand(B, T)                                  # (B, T)
+    t = torch.arange(T, device=x.device).expand(B, T)                 # (B, T)
+    lengths = lengths.to(x.device)
     idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
     if x.dim() == 3:
         idx = idx.unsqueeze(-1).expand_as(x)
@@ -63,7 +64,7 @@ class BiLM(nn.Module):
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
             raise ValueError(f"参数 x 应为 (B, T) 的 id 张量，收到 {getattr(x, 'shape', type(x).__name__)}")
         if lengths is None:
-            lengths = torch.full((x.size(0),), x.size(1))
+            lengths = torch.full((x.size(0),), x.size(1), device=x.device)
         e = self.embed(x)                                               # (B, T, d)
         fwd = self._run(self.forward_lstms, e, self.drop)
         bwd = self._run(self.backward_lstms, reverse_padded(e, lengths), self.drop)
