@@ -182,7 +182,7 @@ def knowledge_spans(words, level):
     """由分好词、带词性的句子 [(词, 词性)] 给出 ERNIE 的遮盖单位 [(start, end)]（字的位置）。
 
     level="phrase"：每个多字词是一段（短语级）；level="entity"：每个人名、地名、机构名是一段（实体级），
-    相邻的两个 nr（人民日报把姓和名分开标）合成一个人名。人民日报自带的词性与 jieba.posseg 的输出都可以用。
+    连续的 nr 合成一个人名（人民日报把姓和名分开标；挨在一起的几个人名也会并成一段）。人民日报自带的词性与 jieba.posseg 的输出都可以用。
     """
     from lmcourse.data import entity_spans
 

@@ -98,7 +98,8 @@ def peoples_daily_words(split="all", tags=False):
 def entity_spans(words):
     """一句 [(词, 词性)] 里的人名、地名、机构名：[(start, end, 类型)]（字的位置），类型是 PER / LOC / ORG。
 
-    人名常被切成姓和名两个连续的 nr（江/nr 泽民/nr），这里合并成一个实体。
+    人名常被切成姓和名两个连续的 nr（江/nr 泽民/nr），这里把连续的 nr 一律合并成一个实体
+    （挨在一起、中间没有标点的几个人名也会并成一个，见 book/data.md）。
     """
     spans, pos, prev_tag = [], 0, None
     for w, t in words:
