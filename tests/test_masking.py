@@ -101,6 +101,9 @@ def test_span_mask_statistics():
     share = masked.all(1)[whole].float().mean()
     same = (inputs[:, 20:25] == ids[:, 20:25]).all(1)[whole].float().mean()
     assert 0.7 < share < 0.9 and 0.03 < same < 0.2                       # 80% [MASK]，10% 不变（其余 10% 随机字）
+    kept = (inputs[:, 20:25] == ids[:, 20:25])[whole & ~masked.any(1)]      # 选中、没换成 [MASK] 的段
+    mixed = (kept.any(1) & ~kept.all(1)).float().mean()                    # 有的字变了、有的没变
+    assert mixed < 0.01                                                  # 只剩随机字碰巧抽到原字的情形（约 5/V）
     single = chosen[:, 9:19]                                             # 段外的 token 各自独立
     assert 0.27 < single.float().mean() < 0.33
     again = span_mask(ids, spans, tok, p=0.3, generator=torch.Generator().manual_seed(1))
