@@ -113,9 +113,12 @@ def expected_problems(kind: str, state: dict, seen: dict) -> list[str]:
         mask = data["masks"][int(ds["order"])][int(ds["numPredict"]) - 1]
         from lmcourse.masking import permutation_masks
 
-        want = permutation_masks(T, torch.tensor(data["orders"][int(ds["order"])]), int(ds["numPredict"]))[0]
+        order, P = data["orders"][int(ds["order"])], int(ds["numPredict"])
+        want = permutation_masks(T, torch.tensor(order), P)[0]
+        target = [order.index(i) >= T - P for i in range(T)]             # 只预测顺序里的最后 P 个；其余行查询流不算（灰色 = -1）
+        shown = [(1 - mask[i * T + j]) if target[i] else -1 for i in range(T) for j in range(T)]
         if [1 - v for v in mask] != (1 - want).int().flatten().tolist() or \
-                [int(v) for v in seen["grids"][1]] != [1 - v for v in mask]:
+                [int(float(v)) for v in seen["grids"][1]] != shown:
             return ["排列掩码图的查询流与 permutation_masks 不符"]
         return []
     return [f"未知的交互图类型 {kind}"]

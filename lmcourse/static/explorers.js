@@ -303,8 +303,10 @@ function renderPermutation(model) {
   order.forEach((p, k) => { rank[p] = k; });
   const seenQ = tokens.map((_, i) => tokens.map((_, j) => 1 - perm[i * T + j]));
   const seenC = seenQ.map((row, i) => row.map((v, j) => (i === j ? 1 : v)));
-  const rows = tokens.map((t, i) => (rank[i] >= T - P ? `${t}（第 ${rank[i] + 1} 步）` : `${t}（上文）`));
-  const blue = (v) => (v ? [49, 104, 176] : [238, 242, 250]);
+  const target = tokens.map((_, i) => rank[i] >= T - P);               // 只预测顺序里的最后 P 个
+  const shownQ = seenQ.map((row, i) => (target[i] ? row : row.map(() => -1)));   // 不预测的行：查询流不算，画成灰色
+  const rows = tokens.map((t, i) => (target[i] ? `${t}（第 ${rank[i] + 1} 步）` : `${t}（上文）`));
+  const blue = (v) => (v < 0 ? [222, 222, 222] : v ? [49, 104, 176] : [238, 242, 250]);
   const controls = h("div", { class: "lmc-controls" },
     slider(model, "顺序编号", "order", o, 0, data.orders.length - 1, 1),
     select(model, "位置", "position", tokens.map((t, i) => `${i}：${t}`), pos),
@@ -312,12 +314,14 @@ function renderPermutation(model) {
   const can = tokens.filter((_, j) => seenQ[pos][j]);
   const head = h("div", { class: "lmc-note" },
     h("div", {}, `分解顺序：${order.map((p) => tokens[p]).join(" → ")}${P < T ? `（只预测最后 ${P} 个）` : ""}`),
-    h("div", {}, `预测“${tokens[pos]}”时能用的上文：${can.length ? can.join("、") : "无（整行被挡住：代码里会均匀地看所有位置，连自己也看得见）"}`));
+    h("div", {}, target[pos]
+      ? `预测“${tokens[pos]}”时能用的上文：${can.length ? can.join("、") : "无（整行被挡住：代码里会均匀地看所有位置，连自己也看得见）"}`
+      : `“${tokens[pos]}”只作上文，不被预测：查询流不算这一行（图里是灰色）`));
   const figure = h("div", { class: "lmc-figure" },
     heatmap(seenC, rows, tokens, blue, { cell: 34, highlight: pos, title: "内容流 h：还看得见自己" }),
-    heatmap(seenQ, rows, tokens, blue, { cell: 34, highlight: pos, title: "查询流 g：看不见自己的内容" }));
+    heatmap(shownQ, rows, tokens, blue, { cell: 34, highlight: pos, title: "查询流 g：看不见自己的内容" }));
   return { controls, body: [head, figure,
-    h("div", { class: "lmc-axis" }, "行：查询（位置上的字与它在顺序里的步数）；列：键（被看的位置）；深色 = 看得见")],
+    h("div", { class: "lmc-axis" }, "行：查询（位置上的字与它在顺序里的步数）；列：键（被看的位置）；深色 = 看得见；灰色 = 这一行不被预测，查询流不算")],
   dataset: { order: o, position: pos, numPredict: P } };
 }
 
