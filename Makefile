@@ -1,4 +1,4 @@
-# 两条命令：make book（建环境、用存好的输出生成网页，约一分钟）和 make test（建环境、跑全部测试）。
+# 两条命令：make book（建环境、用存好的输出生成网页，不到一分钟）和 make test（建环境、跑全部测试）。
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
