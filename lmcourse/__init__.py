@@ -5,13 +5,12 @@
 from lmcourse._check import check_int
 
 __version__ = "0.1.0"
-__all__ = ["set_seed", "get_device", "__version__"]
+__all__ = ["set_seed", "num_threads", "get_device", "__version__"]
 
 
-def set_seed(seed=0, threads=2):
-    """固定 random / numpy / torch 的随机种子，并固定 torch 的线程数，使结果可复现。"""
+def set_seed(seed=0):
+    """固定 random / numpy / torch 的随机种子，使结果可复现（线程数另由 num_threads 设）。"""
     check_int("seed", seed, minimum=0)
-    check_int("threads", threads, minimum=1)
     import random
 
     import numpy as np
@@ -20,8 +19,27 @@ def set_seed(seed=0, threads=2):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
     return seed
+
+
+class num_threads:
+    """把 torch 的线程数设为 n。直接调用时一直有效；用在 with 里时，出了这一块恢复原来的线程数（出错也恢复）。"""
+
+    def __init__(self, n):
+        check_int("n", n, minimum=1)
+        import torch
+
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.previous)
+        return False
 
 
 def get_device():

@@ -41,3 +41,27 @@ def check_choice(name, value, choices):
 
 def _as_tuple(types):
     return types if isinstance(types, tuple) else (types,)
+
+
+class Config:
+    """配置数据类的共同基类：from_dict 由 JSON 读回的 dict 重建配置（列表转回元组，未知的字段报错）。"""
+
+    @classmethod
+    def from_dict(cls, d):
+        import dataclasses
+
+        check_type("d", d, dict, "dict")
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"参数 d 含有 {cls.__name__} 没有的字段：{'、'.join(map(str, unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def check_cutoffs(cutoffs, vocab_size):
+    """自适应 softmax 的分簇边界：严格递增的正整数，都小于字表大小。"""
+    check_type("config.cutoffs", cutoffs, (tuple, list), "整数元组")
+    last = 0
+    for c in cutoffs:
+        check_int("config.cutoffs 的元素", c, minimum=last + 1, maximum=vocab_size - 1)
+        last = c
+    return tuple(cutoffs)

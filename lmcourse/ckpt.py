@@ -9,12 +9,17 @@ import json
 import platform
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 from lmcourse._check import check_choice
 
 DIR = Path(__file__).parent / "checkpoints"
-NAMES = ("nnlm", "lstm_lm", "elmo", "bert_news", "bert_sentiment", "gpt_news", "gpt_sentiment",
-         "xlnet_news", "xlnet_sentiment", "ernie_news", "ernie_tasks", "frozen_sentiment")   # 配方见 lmcourse/recipes/
+# 检查点名 -> 它的字表："lm" 是人民日报的字表（data.lm_tokenizer），"bert" 是含评论的字表（data.bert_tokenizer）。
+# 每个名字在 lmcourse/recipes/ 里有一个配方（RECIPES，键与这里一致）。
+CHECKPOINTS = MappingProxyType({"nnlm": "lm", "lstm_lm": "lm", "elmo": "lm", "bert_news": "bert", "bert_sentiment": "bert",
+               "gpt_news": "lm", "gpt_sentiment": "lm", "xlnet_news": "bert", "xlnet_sentiment": "bert",
+               "ernie_news": "bert", "ernie_tasks": "bert", "frozen_sentiment": "lm"})
+NAMES = tuple(CHECKPOINTS)
 
 
 def vocab_hash(tokenizer):
@@ -57,25 +62,23 @@ def load_state(name, tokenizer=None):
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, meta
 
 
-def build(name):
+def tokenizer(name):
+    """检查点 name 用的字表。"""
+    from lmcourse import data
+
     check_choice("name", name, NAMES)
-    from lmcourse.recipes import RECIPES
-
-    model, meta = RECIPES[name]()
-    meta = save(name, model, meta)
-    print(json.dumps({k: meta[k] for k in ("name", "train_seconds", "metrics")}, ensure_ascii=False))
+    return data.lm_tokenizer() if CHECKPOINTS[name] == "lm" else data.bert_tokenizer()
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    names = list(NAMES) if argv == ["all"] else argv
-    if not names:
-        print(f"用法：python -m lmcourse.ckpt NAME|all，NAME 为 {'、'.join(NAMES)}")
-        return 2
-    for name in names:
-        build(name)
-    return 0
+def load(name, build):
+    """载入检查点 name（核对字表）：build(meta) 由说明里的配置建出模型，装上权重，返回 (eval 模式的模型, meta)。"""
+    state, meta = load_state(name, tokenizer(name))
+    model = build(meta)
+    model.load_state_dict(state)
+    return model.eval(), meta
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":                     # python -m lmcourse.ckpt NAME|all：配方在上一层，命令行在那里
+    from lmcourse.recipes.__main__ import main
+
     sys.exit(main())

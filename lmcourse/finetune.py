@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lmcourse._check import check_int, check_number, check_type
+from lmcourse import ckpt
+from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.bert import BertConfig, BertForSequenceClassification, collate, encode_pair
 from lmcourse.text import normalize_numbers
 
@@ -105,22 +106,36 @@ def tfidf_baseline(reviews, splits=("valid", "test")):
 
 
 @dataclass
-class FineTuneConfig:
+class FineTuneConfig(Config):
     pooling: str = "cls"          # cls / mean / max / mean_max
     weight_decay: float = 0.01    # AdamW 的解耦权重衰减（对 Adam 类优化器它不等于 L2 正则）
     dropout: float = 0.1          # 编码器各层和分类层前的 dropout
     num_layers: int = 4           # 用前几个 Transformer 块
     augment: bool = False         # 训练时一半的批次换成增强过的文本
-    init: str = "news"            # news = 用 bert_news 预训练的权重；scratch = 随机初始化
+    init: str = "news"            # 权重的来源：news = bert_news 预训练的权重；scratch = 随机初始化
     epochs: float = 1.0
     lr: float = 1e-3              # 3e-4 在 0.3 轮之内学得太慢（试验见 lmcourse/recipes/bert.py）
     batch_size: int = 32
     aux_lm: float = 0.0           # GPT-1：分类损失再加 aux_lm 倍的语言模型损失（论文取 0.5）；BERT 不用
 
+    def __post_init__(self):
+        from lmcourse.models.bert import POOLINGS
+
+        check_choice("ft.pooling", self.pooling, POOLINGS)
+        check_type("ft.init", self.init, str, "字符串（权重的来源，如 news、scratch）")
+        check_type("ft.augment", self.augment, bool, "布尔值")
+        check_int("ft.num_layers", self.num_layers, minimum=1)
+        check_int("ft.batch_size", self.batch_size, minimum=1)
+        check_number("ft.epochs", self.epochs, minimum=0, strict=True)
+        check_number("ft.lr", self.lr, minimum=0, strict=True)
+        for name in ("weight_decay", "aux_lm"):
+            check_number(f"ft.{name}", getattr(self, name), minimum=0)
+        check_number("ft.dropout", self.dropout, minimum=0, maximum=0.99)
+
 
 def build_classifier(ft, states):
     """按 FineTuneConfig 建分类模型；states 是 {'config': ..., 'news': BertForPreTraining 的预训练权重}。"""
-    config = BertConfig(**dict(states["config"], hidden_dropout_prob=ft.dropout))   # 编码器各层与分类层用同一个 dropout
+    config = BertConfig.from_dict(dict(states["config"], hidden_dropout_prob=ft.dropout))   # 编码器各层与分类层用同一个 dropout
     model = BertForSequenceClassification(config, 2, pooling=ft.pooling, dropout=ft.dropout)
     if ft.init != "scratch":
         bert = {k[len("bert."):]: v for k, v in states[ft.init].items() if k.startswith("bert.")}
@@ -133,7 +148,7 @@ def build_gpt_classifier(ft, state, config):
     """GPT-1 式的分类模型：预训练的 GPT（state 为 None 时随机初始化）+ 抽取符处的线性分类器。"""
     from lmcourse.models.gpt import GPT, GPTClassifier, GPTConfig
 
-    gpt = GPT(GPTConfig(**dict(config, dropout=ft.dropout)))
+    gpt = GPT(GPTConfig.from_dict(dict(config, dropout=ft.dropout)))
     if state is not None:
         gpt.load_state_dict(state)
     return GPTClassifier(gpt, 2, dropout=ft.dropout)
@@ -143,7 +158,7 @@ def build_xlnet_classifier(ft, state, config):
     """XLNet 的分类模型：预训练的 XLNet 主体（state 是 XLNetLMHeadModel 的权重，None 时随机初始化）+ 平均池化 + 线性层。"""
     from lmcourse.models.xlnet import XLNetClassifier, XLNetConfig, XLNetModel
 
-    body = XLNetModel(XLNetConfig(**dict(config, dropout=ft.dropout)))
+    body = XLNetModel(XLNetConfig.from_dict(dict(config, dropout=ft.dropout)))
     if state is not None:
         body.load_state_dict({k[len("transformer."):]: v for k, v in state.items() if k.startswith("transformer.")})
     return XLNetClassifier(body, 2, dropout=ft.dropout)
@@ -171,11 +186,11 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
         return make_batch(train, index, tokenizer.pad_id)
 
     def loss_fn(m, b):
-        logits = m(b["input_ids"], b["token_type_ids"], b["attention_mask"])   # (B, 类) 或逐字的 (B, T, 类)
-        loss = F.cross_entropy(logits.transpose(1, 2) if logits.dim() == 3 else logits, b["labels"])
         if ft.aux_lm:                                        # GPT-1 的辅助目标：同一批文本上的语言模型损失
-            loss = loss + ft.aux_lm * m.lm_loss(b["input_ids"], b["attention_mask"])
-        return loss
+            logits, lm = m(b["input_ids"], b["token_type_ids"], b["attention_mask"], with_lm_loss=True)
+            return F.cross_entropy(logits, b["labels"]) + ft.aux_lm * lm
+        logits = m(b["input_ids"], b["token_type_ids"], b["attention_mask"])   # (B, 类) 或逐字的 (B, T, 类)
+        return F.cross_entropy(logits.transpose(1, 2) if logits.dim() == 3 else logits, b["labels"])
 
     scores = []
 
@@ -272,11 +287,9 @@ def span_f1(gold, pred):
 # ---------- 检查点：python -m lmcourse.ckpt bert_sentiment（配方见 lmcourse/recipes/bert.py） ----------
 def from_checkpoint():
     """载入最终的情感分类模型，返回 (BertForSequenceClassification, meta)。"""
-    from lmcourse import ckpt, data
+    def build(meta):
+        ft = FineTuneConfig.from_dict(meta["final_config"])
+        return BertForSequenceClassification(BertConfig.from_dict(meta["config"]), 2, pooling=ft.pooling,
+                                             dropout=ft.dropout, num_layers=ft.num_layers)
 
-    state, meta = ckpt.load_state("bert_sentiment", data.bert_tokenizer())
-    ft = FineTuneConfig(**meta["final_config"])
-    model = BertForSequenceClassification(BertConfig(**meta["config"]), 2, pooling=ft.pooling, dropout=ft.dropout,
-                                          num_layers=ft.num_layers)
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load("bert_sentiment", build)

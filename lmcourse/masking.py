@@ -22,11 +22,13 @@ def _never_ids(tokenizer):
     return torch.tensor([tokenizer.pad_id, tokenizer.unk_id, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id])
 
 
-def _replace(input_ids, chosen, tokenizer, generator):
-    """对选中的位置：80% 换成 [MASK]，10% 换成随机的普通字，10% 保持不变。"""
+def _replace(input_ids, chosen, u, tokenizer, generator):
+    """对选中的位置：u < 0.8 的换成 [MASK]，0.8 ≤ u < 0.9 的换成随机的普通字，其余（10%）保持不变。
+
+    u 是 [0, 1) 上的均匀随机数，形状同 input_ids。mask_tokens 每个 token 一个 u，span_mask 同一单位共用一个。
+    """
     inputs, labels = input_ids.clone(), input_ids.clone()
     labels[~chosen] = IGNORE_INDEX
-    u = torch.rand(input_ids.shape, generator=generator)
     to_mask = chosen & (u < 0.8)
     to_random = chosen & (u >= 0.8) & (u < 0.9)
     inputs[to_mask] = tokenizer.mask_id
@@ -45,7 +47,7 @@ def mask_tokens(input_ids, tokenizer, p=0.15, generator=None):
     _check_ids(input_ids, tokenizer)
     check_number("p", p, minimum=0, maximum=1)
     chosen = (torch.rand(input_ids.shape, generator=generator) < p) & ~torch.isin(input_ids, _never_ids(tokenizer))
-    return _replace(input_ids, chosen, tokenizer, generator)
+    return _replace(input_ids, chosen, torch.rand(input_ids.shape, generator=generator), tokenizer, generator)
 
 
 def whole_word_mask(text, tokenizer, p=0.15, generator=None):
@@ -73,7 +75,7 @@ def whole_word_mask(text, tokenizer, p=0.15, generator=None):
     chosen_units = {u for u, c in zip(units, picked.tolist()) if c}
     chosen = torch.tensor([u in chosen_units for u in unit], dtype=torch.bool)
     chosen &= ~torch.isin(ids, _never_ids(tokenizer))
-    return _replace(ids, chosen, tokenizer, generator)
+    return _replace(ids, chosen, torch.rand(ids.shape, generator=generator), tokenizer, generator)
 
 
 # ---------- XLNet：分解顺序与两个流的掩码 ----------
@@ -167,15 +169,7 @@ def span_mask(input_ids, spans, tokenizer, p=0.15, generator=None):
     u_pick = torch.rand(B, T, generator=generator)                         # 每个单位一个数，取单位开头那一格
     u_kind = torch.rand(B, T, generator=generator)
     chosen = (u_pick.gather(1, unit) < p) & ~special
-    inputs, labels = input_ids.clone(), input_ids.clone()
-    labels[~chosen] = IGNORE_INDEX
-    kind = u_kind.gather(1, unit)                                          # 同一单位同一个去向
-    first = len(tokenizer.special_ids)
-    random_ids = torch.randint(first, len(tokenizer), (B, T), generator=generator)
-    inputs[chosen & (kind < 0.8)] = tokenizer.mask_id
-    to_random = chosen & (kind >= 0.8) & (kind < 0.9)
-    inputs[to_random] = random_ids[to_random]
-    return inputs, labels
+    return _replace(input_ids, chosen, u_kind.gather(1, unit), tokenizer, generator)   # 同一单位同一个去向
 
 
 def knowledge_spans(words, level):

@@ -9,20 +9,24 @@
 新目标（GPT 的因果语言模型、XLNet 的排列语言模型、ERNIE 的知识掩码）只需写一个这样的类并 register。
 """
 
+from types import MappingProxyType
+
 import torch
 import torch.nn.functional as F
 
-from lmcourse._check import check_choice, check_number
+from lmcourse._check import check_choice, check_int, check_number
 from lmcourse.metrics import perplexity
+from lmcourse.train import evaluate
 
-OBJECTIVES = {}
+_REGISTERED = {}
+OBJECTIVES = MappingProxyType(_REGISTERED)   # 名字 -> 目标类；只读，登记只经过下面的 register
 
 
 def register(name):
-    """类装饰器：把目标登记到 OBJECTIVES[name]。"""
+    """类装饰器：把目标登记到 OBJECTIVES[name]（同名再登记一次会替换，笔记本里重跑一个单元不出错）。"""
     def wrap(cls):
         cls.name = name
-        OBJECTIVES[name] = cls
+        _REGISTERED[name] = cls
         return cls
     return wrap
 
@@ -41,8 +45,8 @@ class Objective:
     """目标的基类：默认每段都是连续的 token，没有掩码。"""
 
     @classmethod
-    def build(cls, tokenizer, model_config, mask_prob=0.15):
-        """pretrain 命令用它建目标：新目标按需取用字表、模型配置和掩码比例。"""
+    def build(cls, tokenizer, model_config, mask_prob=0.15, total_examples=None):
+        """pretrain 命令用它建目标：新目标按需取用字表、模型配置、掩码比例和训练的总样本数。"""
         return cls()
 
     def chunk_len(self, seq_len):
@@ -57,19 +61,17 @@ class Objective:
     def __call__(self, model, batch):
         raise NotImplementedError
 
-    @torch.no_grad()
     def metrics(self, model, batches):
-        """留出批次上的指标：逐批累加损失之和、token 数和 __call__ 给出的各项统计，再交给 summarize。"""
-        was = model.training
-        model.eval()
-        total = n = 0.0
+        """留出批次上的指标：用训练循环旁的 evaluate 累加损失之和与 token 数，另把 __call__ 给出的各项统计加起来，交给 summarize。"""
         sums = {}
-        for b in batches:
-            s, stats = self(model, b)
-            total, n = total + s.item(), n + self.count(b)
+
+        def loss_and_count(m, b):
+            loss, stats = self(m, b)
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0) + v
-        model.train(was)
+            return loss, self.count(b)
+
+        total, n = evaluate(model, batches, loss_and_count, totals=True)
         return self.summarize(total, n, sums)
 
     def summarize(self, total, n, sums):
@@ -85,7 +87,7 @@ class CausalLM(Objective):
         self.context = context               # NNLM 的窗口；0 表示模型自己带状态（RNN / LSTM）
 
     @classmethod
-    def build(cls, tokenizer, model_config, mask_prob=0.15):
+    def build(cls, tokenizer, model_config, mask_prob=0.15, total_examples=None):
         return cls(context=getattr(model_config, "context", 0))
 
     def chunk_len(self, seq_len):
@@ -134,7 +136,7 @@ class MaskedLM(Objective):
         self.p = check_number("p", p, minimum=0, maximum=1, strict=True)
 
     @classmethod
-    def build(cls, tokenizer, model_config, mask_prob=0.15):
+    def build(cls, tokenizer, model_config, mask_prob=0.15, total_examples=None):
         return cls(tokenizer, mask_prob)
 
     def chunk_len(self, seq_len):
@@ -244,17 +246,20 @@ class KnowledgeMasking(MaskedLM):
     按样本编号把训练等分成三段（ERNIE 1.0 的做法：先基本级、再短语级、最后实体级）：
     第一段逐字遮（与 BERT 完全相同），第二段整词遮，第三段整个人名、地名、机构名一起遮。
     词和实体由 jieba.posseg 在每块文本上现切（评论没有人工标注；新闻也用同一个切分器，两种语料一个口径）。
-    plan(总样本数) 由 pretrain 命令调用；没调用时（例如留出评估）一律逐字遮，与 BERT 的评估相同。
+    total_examples（训练的总样本数）由 pretrain 命令给出；没给时（例如留出评估）一律逐字遮，与 BERT 的评估相同。
     """
 
     LEVELS = ("char", "phrase", "entity")
 
-    def __init__(self, tokenizer, p=0.15):
+    def __init__(self, tokenizer, p=0.15, total_examples=None):
         super().__init__(tokenizer, p)
-        self.total = None
-
-    def plan(self, total_examples):
+        if total_examples is not None:
+            check_int("total_examples", total_examples, minimum=1)
         self.total = total_examples
+
+    @classmethod
+    def build(cls, tokenizer, model_config, mask_prob=0.15, total_examples=None):
+        return cls(tokenizer, mask_prob, total_examples)
 
     def level(self, example_id):
         if self.total is None:

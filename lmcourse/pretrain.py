@@ -1,252 +1,97 @@
 """预训练命令：python -m lmcourse.pretrain MODEL --preset P --corpus C --steps N --out DIR …
 
+这个文件只管命令本身：模型表（尺寸在各模型文件的 SIZES 里）、目标的工厂、参数、多进程的设置和整个流程；
+流式的数据管道（语料 → 定长的块 → 每个进程的批次）在 lmcourse/data/stream.py，训练循环在 lmcourse/train.py。
 同一条命令从笔记本电脑的 CPU 跑到 GPU 集群：在 torchrun 下自动用 DistributedDataParallel
 （CPU 用 gloo，GPU 用 NCCL），每个进程只取全局批次里属于自己的那几个样本。
-数据是流式的：语料一行行读、编码，拼接后切成定长的块（不浪费算力在 [PAD] 上），经打乱缓冲区送给训练循环。
 第 e 个块的掩码只由 (种子, e) 决定，所以同样的种子、全局批大小和 dropout=0 时，进程数不影响结果。
 
 DIR 里写 model.pt（state_dict，可用 weights_only=True 读）、config.json、metrics.json，
 以及续训用的 state.pt（--resume 时从它接着训练）。
 """
 import argparse
-import collections
 import json
 import os
-import random
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from types import MappingProxyType
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from lmcourse import objectives
 from lmcourse._check import check_choice, check_int
+# 命令的数据管道；各章也从这里取 pretrain.Batches、pretrain.pack 等
+from lmcourse.data.stream import (CORPORA, Batches, block_stream, check_corpus, corpus_lines,  # noqa: F401
+                                  eval_batches, pack)
+from lmcourse.models import bert, elmo, gpt, nnlm, rnn, xlnet
+from lmcourse.models.bert import BertConfig, BertForPreTraining
+from lmcourse.models.elmo import BiLM, ELMoConfig
+from lmcourse.models.gpt import GPT, GPTConfig
+from lmcourse.models.nnlm import NNLM, NNLMConfig
+from lmcourse.models.rnn import CharRNNLM, RNNLMConfig
+from lmcourse.models.xlnet import XLNetConfig, XLNetLMHeadModel
+from lmcourse.train import SCHEDULES, adamw, fit, schedule
 
-CORPORA = ("news", "reviews", "both")
 PRESETS = ("tiny", "small", "medium", "base")
 
 
-# ---------- 模型与尺寸 ----------
+# ---------- 模型与尺寸（各尺寸定义在模型文件的 SIZES 里） ----------
 def _bert(preset, vocab_size, seq_len, dropout, post_ln=False):
-    from lmcourse.models.bert import BertConfig, BertForPreTraining
-
-    sizes = {"tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
-             "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
-             "medium": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
-             "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
     config = BertConfig(vocab_size=vocab_size, max_position_embeddings=max(128, seq_len),
                         hidden_dropout_prob=dropout, norm_first=preset != "base" and not post_ln,
-                        alibi=preset != "base" and not post_ln, **sizes[preset])   # 小尺寸：前归一化 + ALiBi
+                        alibi=preset != "base" and not post_ln, **bert.SIZES[preset])   # 小尺寸：前归一化 + ALiBi
     return BertForPreTraining(config), config
 
 
 def _gpt(preset, vocab_size, seq_len, dropout, post_ln=False):
-    from lmcourse.models.gpt import GPT, GPTConfig
-
-    sizes = {"tiny": dict(n_embd=64, n_layer=2, n_head=2), "small": dict(n_embd=128, n_layer=4, n_head=4),
-             "medium": dict(n_embd=256, n_layer=4, n_head=4), "base": dict(n_embd=768, n_layer=12, n_head=12)}
     config = GPTConfig(vocab_size=vocab_size, n_positions=max(128, seq_len), dropout=dropout, post_ln=post_ln,
-                       **sizes[preset])                    # small 与小 BERT 同宽同深；post_ln=True 即 GPT-1 的结构
+                       **gpt.SIZES[preset])                # post_ln=True 即 GPT-1 的结构
     return GPT(config), config
 
 
-def _nnlm(preset, vocab_size, seq_len, dropout):
-    from lmcourse.models.nnlm import NNLM, NNLMConfig
-
-    sizes = {"tiny": dict(embed_dim=16, hidden_dim=32), "small": {}, "medium": dict(embed_dim=128, hidden_dim=512),
-             "base": dict(embed_dim=256, hidden_dim=1024)}
-    config = NNLMConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
-    return NNLM(config), config
-
-
-def _lstm(preset, vocab_size, seq_len, dropout):
-    from lmcourse.models.rnn import CharRNNLM, RNNLMConfig
-
-    sizes = {"tiny": dict(embed_dim=32, hidden_dim=64), "small": {}, "medium": dict(embed_dim=256, hidden_dim=1024),
-             "base": dict(embed_dim=512, hidden_dim=1024, num_layers=2)}
-    config = RNNLMConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
-    return CharRNNLM(config), config
+def _sized(model_cls, config_cls, sizes):
+    """只要字表大小、dropout 和尺寸的模型（NNLM、LSTM、ELMo、XLNet）的建造函数。"""
+    def build(preset, vocab_size, seq_len, dropout):
+        config = config_cls(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
+        return model_cls(config), config
+    return build
 
 
-def _elmo(preset, vocab_size, seq_len, dropout):
-    from lmcourse.models.elmo import BiLM, ELMoConfig
+@dataclass(frozen=True)
+class ModelSpec:
+    """pretrain 命令里的一个模型：怎样按尺寸建出来、用哪个字表、默认训练什么目标。"""
 
-    sizes = {"tiny": dict(dim=32), "small": {}, "medium": dict(dim=384), "base": dict(dim=512)}
-    config = ELMoConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])
-    return BiLM(config), config
-
-
-def _xlnet(preset, vocab_size, seq_len, dropout):
-    from lmcourse.models.xlnet import XLNetConfig, XLNetLMHeadModel
-
-    sizes = {"tiny": dict(d_model=64, n_layer=2, n_head=2, d_head=32, d_inner=256),
-             "small": dict(d_model=128, n_layer=4, n_head=4, d_head=32, d_inner=512),
-             "medium": dict(d_model=256, n_layer=4, n_head=4, d_head=64, d_inner=1024),
-             "base": dict(d_model=768, n_layer=12, n_head=12, d_head=64, d_inner=3072)}
-    config = XLNetConfig(vocab_size=vocab_size, dropout=dropout, **sizes[preset])   # small 与小 BERT 同宽同深
-    return XLNetLMHeadModel(config), config
+    build: Callable          # build(preset, vocab_size, seq_len, dropout) -> (model, config)
+    tokenizer: str           # "lm"（人民日报的字表）或 "bert"（含评论、数字归一化）
+    objective: str           # 默认目标，见 lmcourse.objectives
 
 
-# 模型名 -> (建模型的函数, 字表："lm" 或 "bert", 默认目标)
-MODELS = {
-    "nnlm": (_nnlm, "lm", "causal_lm"),
-    "lstm": (_lstm, "lm", "causal_lm"),
-    "elmo": (_elmo, "lm", "bilm"),
-    "bert": (_bert, "bert", "mlm"),
-    "gpt": (_gpt, "lm", "causal_lm"),
-    "xlnet": (_xlnet, "bert", "plm"),
-    "ernie": (_bert, "bert", "ernie"),        # ERNIE 1.0 的结构就是 BERT，只换掩码
-}
+MODELS = MappingProxyType({
+    "nnlm": ModelSpec(_sized(NNLM, NNLMConfig, nnlm.SIZES), "lm", "causal_lm"),
+    "lstm": ModelSpec(_sized(CharRNNLM, RNNLMConfig, rnn.SIZES), "lm", "causal_lm"),
+    "elmo": ModelSpec(_sized(BiLM, ELMoConfig, elmo.SIZES), "lm", "bilm"),
+    "bert": ModelSpec(_bert, "bert", "mlm"),
+    "gpt": ModelSpec(_gpt, "lm", "causal_lm"),
+    "xlnet": ModelSpec(_sized(XLNetLMHeadModel, XLNetConfig, xlnet.SIZES), "bert", "plm"),   # small 与小 BERT 同宽同深
+    "ernie": ModelSpec(_bert, "bert", "ernie"),        # ERNIE 1.0 的结构就是 BERT，只换掩码
+})
 
 
 def tokenizer_for(model_name):
     """(字表, 是否把数字换成 #NUM#)：BERT 系用含评论的字表并归一化数字，其余用人民日报的字表。"""
     from lmcourse import data
 
-    kind = MODELS[model_name][1]
+    kind = MODELS[model_name].tokenizer
     return (data.bert_tokenizer(), True) if kind == "bert" else (data.lm_tokenizer(), False)
 
 
-def make_objective(name, tokenizer, model_config, mask_prob=0.15):
-    """按名字建目标（见 lmcourse.objectives）。"""
+def make_objective(name, tokenizer, model_config, mask_prob=0.15, total_examples=None):
+    """按名字建目标（见 lmcourse.objectives）；total_examples 是训练的总样本数（分阶段的 ERNIE 要用）。"""
     return objectives.OBJECTIVES[check_choice("objective", name, tuple(objectives.OBJECTIVES))].build(
-        tokenizer, model_config, mask_prob)
-
-
-# ---------- 流式数据 ----------
-def check_corpus(corpus):
-    """语料名（news / reviews / both）或逗号分隔的 UTF-8 文本文件路径；文件不存在或为空时报错。"""
-    if corpus in CORPORA:
-        return corpus
-    paths = [Path(p) for p in str(corpus).split(",") if p]
-    if not paths:
-        raise ValueError(f"参数 corpus 应为 {'、'.join(CORPORA)} 之一或文本文件路径，收到 {corpus!r}")
-    for p in paths:
-        if not p.is_file():
-            raise ValueError(f"参数 corpus 里的文件不存在：{p}")
-        with open(p, encoding="utf-8") as f:
-            if not any(line.strip() for line in f):
-                raise ValueError(f"参数 corpus 里的文件是空的：{p}")
-    return corpus
-
-
-def corpus_lines(corpus, split="train", epoch=0, seed=0):
-    """一行一行给出语料的文本。课程语料每轮按 (seed, epoch) 打乱句子顺序；读者的文件逐行读，从不整个读进内存。"""
-    from lmcourse import data
-
-    if corpus in CORPORA:
-        lines = []
-        if corpus in ("news", "both"):
-            lines += data.peoples_daily_texts(split)
-        if corpus in ("reviews", "both"):
-            lines += [d["text"] for d in data.load_sentiment()[split]]
-        if split == "train":
-            random.Random(seed * 7919 + epoch).shuffle(lines)
-        yield from lines
-        return
-    for p in str(corpus).split(","):
-        with open(p, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    yield line.strip()
-
-
-def pack(lines, tokenizer, chunk_len, normalize):
-    """把句子编码后首尾相接（句间放 [SEP]），切成长 chunk_len 的块，逐个给出。"""
-    from lmcourse.text import normalize_numbers
-
-    check_int("chunk_len", chunk_len, minimum=1)
-
-    buf = []
-    for line in lines:
-        buf.extend(tokenizer.encode(normalize_numbers(line) if normalize else line))
-        buf.append(tokenizer.sep_id)
-        while len(buf) >= chunk_len:
-            yield buf[:chunk_len]
-            buf = buf[chunk_len:]
-
-
-def block_stream(corpus, tokenizer, chunk_len, normalize, seed, shuffle=2048):
-    """无穷的块序列 (编号 e, 块)：一轮接一轮，经大小为 shuffle 的打乱缓冲区。所有进程看到同一个序列。"""
-    e, epoch = 0, 0
-    while True:
-        rng = random.Random(seed * 104729 + epoch)
-        buf, produced = [], 0
-        for chunk in pack(corpus_lines(corpus, "train", epoch, seed), tokenizer, chunk_len, normalize):
-            produced += 1
-            buf.append(chunk)
-            if len(buf) >= shuffle:
-                i = rng.randrange(len(buf))
-                buf[i], buf[-1] = buf[-1], buf[i]
-                yield e, buf.pop()
-                e += 1
-        rng.shuffle(buf)
-        for chunk in buf:
-            yield e, chunk
-            e += 1
-        if produced == 0:
-            raise ValueError(f"语料 {corpus} 太短，凑不出一个长 {chunk_len} 的块")
-        epoch += 1
-
-
-class Batches:
-    """get_batch(i)：全局第 i 个小批里属于本进程的样本，做成目标要的输入字典。"""
-
-    def __init__(self, objective, corpus, tokenizer, normalize, batch_size, seq_len, seed, rank=0, world=1,
-                 device="cpu"):
-        check_int("batch_size", batch_size, minimum=1)
-        check_int("seq_len", seq_len, minimum=2)
-        check_int("seed", seed, minimum=0)
-        if batch_size % world:
-            raise ValueError(f"参数 batch_size={batch_size} 应能被进程数 {world} 整除")
-        check_corpus(corpus)
-        self.objective, self.seed, self.device = objective, seed, device
-        self.batch_size, self.per_rank, self.rank = batch_size, batch_size // world, rank
-        self.chunk_len = objective.chunk_len(seq_len)
-        self.args = (corpus, tokenizer, self.chunk_len, normalize, seed)
-        self.stream, self.recent = None, collections.deque(maxlen=101)
-
-    def _restart(self):
-        self.stream = block_stream(*self.args)
-        self.recent.clear()
-        self.next_e = 0
-
-    def __call__(self, i):
-        lo = (i - 1) * self.batch_size + self.rank * self.per_rank
-        hi = lo + self.per_rank
-        if self.stream is None or self.next_e > lo:
-            self._restart()
-        rows, others, ids = [], [], []
-        while self.next_e < hi:
-            e, chunk = next(self.stream)
-            self.next_e = e + 1
-            if e >= lo:                                    # 别的进程的样本读过就跳过
-                other = self.recent[0] if len(self.recent) == self.recent.maxlen else chunk[::-1]
-                rows.append(chunk)
-                others.append(other)
-                ids.append(e)
-            self.recent.append(chunk)
-        chunks = torch.tensor(rows, dtype=torch.long)
-        batch = self.objective.make_batch(chunks, ids, self.seed, torch.tensor(others, dtype=torch.long))
-        return {k: v.to(self.device) for k, v in batch.items()}
-
-
-def eval_batches(objective, tokenizer, normalize, seq_len, split="valid", blocks=256, batch_size=64, seed=12345,
-                 corpus="news"):
-    """留出评估用的固定批次：语料（默认人民日报）某个划分按原顺序打包的前 blocks 块，掩码用固定种子。"""
-    chunk_len = objective.chunk_len(seq_len)
-    rows = []
-    for chunk in pack(corpus_lines(corpus, split), tokenizer, chunk_len, normalize):
-        rows.append(chunk)
-        if len(rows) == blocks:
-            break
-    out = []
-    for s in range(0, len(rows), batch_size):
-        chunks = torch.tensor(rows[s:s + batch_size], dtype=torch.long)
-        others = torch.tensor([rows[(j + blocks // 2) % len(rows)] for j in range(s, s + len(chunks))])
-        out.append(objective.make_batch(chunks, list(range(s, s + len(chunks))), seed, others))
-    return out
+        tokenizer, model_config, mask_prob, total_examples)
 
 
 # ---------- 命令行 ----------
@@ -270,7 +115,7 @@ def parser():
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=float, default=0.05, help="升温：步数，或 [0, 1) 的比例")
-    p.add_argument("--schedule", default="linear", help="constant / linear / cosine")
+    p.add_argument("--schedule", default="linear", help=" / ".join(SCHEDULES))
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--mask-prob", type=float, default=0.15, help="MLM 的掩码比例；XLNet 的 plm 里是预测对象的比例 1/K")
@@ -286,13 +131,18 @@ def parser():
     return p
 
 
+# 续训（--resume）时必须与第一次相同的参数；--steps（可以接着多训几步）、--eval-every、--threads、--quiet 可以改
+FIXED_ON_RESUME = ("model", "preset", "objective", "corpus", "batch_size", "accum", "seq_len", "lr", "warmup",
+                   "schedule", "weight_decay", "dropout", "mask_prob", "post_ln", "seed", "init")
+
+
 def check_args(args, world=1):
     """在动任何文件之前检查参数；出错抛 ValueError（命令行里变成一行中文报错）。"""
     check_choice("model", args.model, tuple(MODELS))
     check_choice("preset", args.preset, PRESETS)
     if args.objective is not None:
         check_choice("objective", args.objective, tuple(objectives.OBJECTIVES))
-    check_choice("schedule", args.schedule, ("constant", "linear", "cosine"))
+    check_choice("schedule", args.schedule, SCHEDULES)
     for name in ("steps", "batch_size", "seq_len", "accum"):
         check_int(name, getattr(args, name), minimum=1)
     if args.batch_size % world:
@@ -319,8 +169,8 @@ def check_args(args, world=1):
         if not (out / "state.pt").exists() or not config.exists():
             raise ValueError(f"参数 resume：目录 {out} 里没有可续训的 state.pt 和 config.json")
         old = json.loads(config.read_text(encoding="utf-8"))
-        for key in ("model", "preset", "objective"):
-            mine = (args.objective or MODELS[args.model][2]) if key == "objective" else getattr(args, key)
+        for key in FIXED_ON_RESUME:                         # 换了其中任何一个，训练的就不再是同一个问题
+            mine = (args.objective or MODELS[args.model].objective) if key == "objective" else getattr(args, key)
             if old["args"].get(key) != mine:
                 raise ValueError(f"参数 resume：目录 {out} 是 {key}={old['args'].get(key)!r} 的训练，"
                                  f"与这次的 {mine!r} 不同")
@@ -401,26 +251,25 @@ class _DDP(torch.nn.parallel.DistributedDataParallel):
 
 def run(argv=None):
     """命令行入口的全部工作；返回 metrics 字典（只在 0 号进程有意义）。"""
-    from lmcourse import set_seed
+    from lmcourse import num_threads, set_seed
     from lmcourse.ckpt import vocab_hash
-    from lmcourse.train import adamw, fit, schedule
 
     args = parser().parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     check_args(args, world)
     rank, world, device = setup_distributed()
-    set_seed(args.seed, threads=args.threads or max(1, (os.cpu_count() or 2) // world))
+    set_seed(args.seed)
+    num_threads(args.threads or max(1, (os.cpu_count() or 2) // world))
     out = Path(args.out)
-    build, _, default_objective = MODELS[args.model]
-    args.objective = args.objective or default_objective
+    spec = MODELS[args.model]
+    args.objective = args.objective or spec.objective
     tok, normalize = tokenizer_for(args.model)
     extra = {"post_ln": True} if args.post_ln else {}
-    model, config = build(args.preset, len(tok), args.seq_len, args.dropout, **extra)
+    model, config = spec.build(args.preset, len(tok), args.seq_len, args.dropout, **extra)
     if args.init is not None and not args.resume:
         load_init(model, args.init, tok)
-    objective = make_objective(args.objective, tok, config, args.mask_prob)
-    if hasattr(objective, "plan"):                          # 分阶段的目标（ERNIE）要知道一共有多少个样本
-        objective.plan(args.steps * args.batch_size * args.accum)
+    objective = make_objective(args.objective, tok, config, args.mask_prob,
+                               total_examples=args.steps * args.batch_size * args.accum)
     model.to(device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
@@ -430,8 +279,8 @@ def run(argv=None):
     wrapped = _DDP(model, find_unused_parameters=True) if world > 1 else model   # 只做 MLM 时 NSP 头不参与
     opt = adamw(model, args.lr, args.weight_decay)
     sched = schedule(opt, args.steps, args.warmup if args.warmup < 1 else int(args.warmup), args.schedule)
-    get_batch = Batches(objective, args.corpus, tok, normalize, args.batch_size, args.seq_len, args.seed, rank,
-                        world, device)
+    get_batch = Batches(objective, args.corpus, tok, normalize=normalize, batch_size=args.batch_size,
+                        seq_len=args.seq_len, seed=args.seed, rank=rank, world=world, device=device)
     scorer = make_objective(args.objective, tok, config)      # 评估总用默认设置（MLM 遮 15%），不同掩码比例才可比
     valid = [{k: v.to(device) for k, v in b.items()}
              for b in eval_batches(scorer, tok, normalize, args.seq_len)] if rank == 0 else []

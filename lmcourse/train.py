@@ -40,8 +40,11 @@ class History:
         return plot_curves(curves, ax=ax, **kwargs)
 
 
-def evaluate(model, batches, loss_fn):
-    """在一批批数据上求加权平均损失。loss_fn(model, batch) 返回 (损失之和, 样本数)。"""
+def evaluate(model, batches, loss_fn, totals=False):
+    """全书唯一的评估循环：在一批批数据上求加权平均损失。loss_fn(model, batch) 返回 (损失之和, 样本数)。
+
+    totals=True 时不求平均，返回 (损失之和, 样本数) 两个总数（目标的 metrics 要用）。
+    """
     import torch
 
     was_training = model.training
@@ -55,7 +58,7 @@ def evaluate(model, batches, loss_fn):
     model.train(was_training)
     if count == 0:
         raise ValueError("参数 batches 为空，无法评估")
-    return total / count
+    return (total, count) if totals else total / count
 
 
 def schedule(optimizer, steps, warmup=0, kind="linear", min_ratio=0.0):

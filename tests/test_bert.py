@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from lmcourse.masking import IGNORE_INDEX
+from lmcourse import objectives, pretrain
 from lmcourse.models.bert import (BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel,
-                                  collate, count_parameters, encode_pair, nsp_pairs, pretraining_batch)
+                                  collate, count_parameters, encode_pair)
 from lmcourse.text import CharTokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -93,35 +94,41 @@ def test_encode_pair_layout_and_truncation(tok):
         encode_pair(tok, "今天", "下雨", max_len=4)
 
 
-def test_nsp_pairs_half_next_and_pretraining_batch(tok):
-    sents = [f"句子{i}" for i in range(2000)]
-    pairs = nsp_pairs(sents, torch.Generator().manual_seed(0))
-    labels = torch.tensor([y for _, _, y in pairs]).float()
-    assert abs(labels.mean().item() - 0.5) < 0.04
-    assert all((b == sents[sents.index(a) + 1]) == bool(y) for a, b, y in pairs[:300])
-    batch = pretraining_batch([("今天天气很好。", "我们去公园散步。", 1), ("明天", "他买了三本书。", 0)], tok,
-                              generator=torch.Generator().manual_seed(0))
-    assert batch["input_ids"].shape == batch["mlm_labels"].shape == batch["attention_mask"].shape
-    special = torch.isin(collate([encode_pair(tok, "明天", "他买了三本书。")], 0)["input_ids"],
-                         torch.tensor([tok.cls_id, tok.sep_id]))
-    assert (batch["mlm_labels"][1, :special.size(1)][special[0]] == IGNORE_INDEX).all()
-    assert (batch["mlm_labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()   # 填充从不选
-    assert batch["nsp_labels"].tolist() == [1, 0]
-    with pytest.raises(ValueError, match="sentences"):
-        nsp_pairs(["一", "二"])
+def test_nsp_batch_is_cls_a_sep_b_with_half_real_next_text():
+    """MLM + NSP 的训练数据（预训练命令用的同一个目标）：[CLS] A [SEP] B，B 一半是接着 A 的原文，一半换成别处的文本。"""
+    from lmcourse import data
+
+    tok = data.bert_tokenizer()
+    nsp = objectives.get("mlm_nsp", tokenizer=tok, p=1e-9)             # 几乎不遮：直接比较原文
+    get = pretrain.Batches(nsp, "news", tok, normalize=True, batch_size=64, seq_len=32, seed=0)
+    b = get(2)
+    plain = objectives.get("mlm", tokenizer=tok, p=1e-9)
+    raw = pretrain.Batches(plain, "news", tok, normalize=True, batch_size=64, seq_len=32, seed=0)(2)["input_ids"]
+    k = 16                                                              # (32 - 1 + 1) // 2：[SEP] 的位置
+    assert (b["input_ids"][:, 0] == tok.cls_id).all() and (b["input_ids"][:, k] == tok.sep_id).all()
+    assert (b["token_type_ids"][:, :k + 1] == 0).all() and (b["token_type_ids"][:, k + 1:] == 1).all()
+    real = b["nsp_labels"].bool()
+    assert 0.3 < real.float().mean() < 0.7
+    assert torch.equal(b["input_ids"][real, k + 1:], raw[real, k + 1:])          # 是下一句：B 就是原文接下去的部分
+    assert (b["input_ids"][~real, k + 1:] != raw[~real, k + 1:]).any(1).all()    # 不是：换成了别的文本
+    assert torch.equal(b["input_ids"][:, 1:k], raw[:, 1:k])                      # A 不动
 
 
 def test_pretraining_loss_and_positions(tok):
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig.small(len(tok), hidden_size=32, num_attention_heads=2, intermediate_size=64)).eval()
-    batch = pretraining_batch(nsp_pairs(["今天天气很好。", "我们去公园散步。", "明天可能下雨。", "他买了三本书。"],
-                                        torch.Generator().manual_seed(0)), tok, p=0.5, generator=torch.Generator().manual_seed(0))
-    full, nsp = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    obj = objectives.get("mlm_nsp", tokenizer=tok, p=0.5)
+    chunks = torch.randint(len(tok.special_ids), len(tok), (4, 15), generator=torch.Generator().manual_seed(0))
+    batch = obj.make_batch(chunks, [0, 1, 2, 3], 0, others=chunks.flip(0))
+    full, nsp = model(batch["input_ids"], batch["token_type_ids"])
     picked = batch["mlm_labels"] != IGNORE_INDEX
-    part, _ = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], picked)
+    part, _ = model(batch["input_ids"], batch["token_type_ids"], None, picked)
     assert torch.allclose(full[picked], part, atol=1e-6)
-    total, mlm, nsp_loss = model.loss(batch)
-    assert torch.isclose(total, mlm + nsp_loss)
+    total, stats = obj(model, batch)                                     # 训练用的损失：MLM 之和 + 权重 × NSP 之和
+    mlm = torch.nn.functional.cross_entropy(full[picked], batch["mlm_labels"][picked], reduction="sum")
+    nsp_sum = torch.nn.functional.cross_entropy(nsp, batch["nsp_labels"], reduction="sum")
+    assert torch.isclose(total, mlm + obj.p * batch["input_ids"].size(1) * nsp_sum, rtol=1e-5)
+    assert stats["nsp_n"] == 4 and stats["mlm_loss"] == pytest.approx(mlm.item(), rel=1e-5)
     # MLM 的输出层与输入字向量共享同一个矩阵：输入里没出现的字，梯度只能来自输出层的 softmax
     absent = torch.ones(len(tok), dtype=torch.bool)
     absent[batch["input_ids"].unique()] = False

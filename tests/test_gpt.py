@@ -247,8 +247,9 @@ def test_classifier_reads_the_last_real_token_and_its_lm_loss():
     mask = torch.cat([torch.ones(1, 6), torch.zeros(1, 4)], 1).long()
     a, b = clf(ids), clf(padded, None, mask)
     assert torch.allclose(a, b, atol=1e-12)
-    lm = clf.lm_loss(padded, mask)
-    assert abs(lm.item() - model.nll(ids[:, :-1], ids[:, 1:])[0].item()) < 1e-9
+    c, lm = clf(padded, None, mask, with_lm_loss=True)
+    assert torch.equal(c, b) and abs(lm.item() - model.nll(ids[:, :-1], ids[:, 1:])[0].item()) < 1e-9
+    assert not any(isinstance(v, torch.Tensor) for v in vars(clf).values())   # 不在模块上留下上一次前向的激活
     with pytest.raises(TypeError, match="gpt"):
         GPTClassifier(torch.nn.Linear(2, 2))
 

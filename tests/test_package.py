@@ -285,3 +285,137 @@ def test_package_data_covers_every_non_python_file():
                   if not f.endswith(".py") and "/data/" not in f and not f.endswith(".md")]
     missing = [f for f in data_files if not any(fnmatch.fnmatch(f, p) for p in patterns)]
     assert "static/explorers.js" in data_files and missing == [], missing
+
+
+def test_num_threads_is_kept_apart_from_the_seed_and_restored_by_with():
+    import torch
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    lmcourse.set_seed(3)
+    assert torch.get_num_threads() == before                 # 种子不碰线程数
+    with pytest.raises(RuntimeError, match="出错"):
+        with lmcourse.num_threads(other):
+            assert torch.get_num_threads() == other
+            raise RuntimeError("出错")
+    assert torch.get_num_threads() == before                 # 出错也恢复
+    lmcourse.num_threads(other)                              # 直接调用：一直有效
+    try:
+        assert torch.get_num_threads() == other
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="n"):
+        lmcourse.num_threads(0)
+
+
+CONFIGS = [("lmcourse.models.bert", "BertConfig"), ("lmcourse.models.elmo", "ELMoConfig"),
+           ("lmcourse.models.ernie", "KnowledgeFusionConfig"), ("lmcourse.models.gpt", "GPTConfig"),
+           ("lmcourse.models.nnlm", "NNLMConfig"), ("lmcourse.models.rnn", "RNNLMConfig"),
+           ("lmcourse.models.xlnet", "XLNetConfig"), ("lmcourse.finetune", "FineTuneConfig")]
+
+
+@pytest.mark.parametrize("module,name", CONFIGS)
+def test_config_json_round_trip_and_validation(module, name):
+    """每个配置：asdict → JSON → from_dict 得到相等的配置；未知字段、错误取值都报中文错误。"""
+    import dataclasses
+    import importlib
+
+    cls = getattr(importlib.import_module(module), name)
+    config = cls()
+    back = cls.from_dict(json.loads(json.dumps(dataclasses.asdict(config))))
+    assert back == config
+    with pytest.raises(ValueError, match="没有的字段"):
+        cls.from_dict(dict(dataclasses.asdict(config), colour="red"))
+    first_int = next(f.name for f in dataclasses.fields(cls) if f.type in (int, "int"))
+    with pytest.raises((ValueError, TypeError), match=first_int):
+        cls(**{first_int: 0 if first_int != "mem_len" else -1})
+
+
+def test_seq2seq_configs_round_trip():
+    import dataclasses
+
+    from lmcourse.models.seq2seq import Seq2SeqConfig
+    from lmcourse.models.transformer import Seq2SeqTransformerConfig
+
+    for config in (Seq2SeqConfig(10, 12, attention="luong"), Seq2SeqTransformerConfig(10, 12)):
+        assert type(config).from_dict(json.loads(json.dumps(dataclasses.asdict(config)))) == config
+
+
+def test_cutoffs_are_checked():
+    from lmcourse.models.rnn import RNNLMConfig
+
+    with pytest.raises(ValueError, match="cutoffs"):
+        RNNLMConfig(vocab_size=100, cutoffs=(50, 40))
+    with pytest.raises(ValueError, match="cutoffs"):
+        RNNLMConfig(vocab_size=100, cutoffs=(50, 100))
+    assert RNNLMConfig.from_dict({"vocab_size": 100, "cutoffs": [20, 60]}).cutoffs == (20, 60)
+
+
+# 包内的层次：每个模块只导入同层或下层的模块（__main__ 里的命令行除外），所以没有导入环。
+LAYERS = [("lmcourse", "lmcourse._check", "lmcourse.timing", "lmcourse.text", "lmcourse.metrics", "lmcourse.viz"),
+          ("lmcourse.data", "lmcourse.data.synthetic", "lmcourse.ckpt", "lmcourse.masking"),
+          ("lmcourse.models",),
+          ("lmcourse.objectives", "lmcourse.train"),
+          ("lmcourse.finetune", "lmcourse.pretrain"),
+          ("lmcourse.recipes", "lmcourse.widgets")]
+
+
+def _layer(module):
+    for i, layer in reversed(list(enumerate(LAYERS))):
+        if any(module == m or (m not in ("lmcourse",) and module.startswith(m + ".")) for m in layer):
+            return i
+    raise AssertionError(f"{module} 不在任何一层里")
+
+
+def _imports():
+    """(模块, 它导入的 lmcourse 模块) 的全部边，含函数里的导入，不含 if __name__ == "__main__" 里的。"""
+    import ast
+
+    edges = set()
+    for path in (ROOT / "lmcourse").rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        main_blocks = [n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)]
+        skip = {id(x) for b in main_blocks for x in ast.walk(b)}
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{a.name}" if node.module == "lmcourse" else node.module for a in node.names]
+            else:
+                continue
+            for t in targets:
+                if t.startswith("lmcourse"):
+                    if t.count(".") == 1 and t.split(".")[1] in ("set_seed", "num_threads", "get_device"):
+                        t = "lmcourse"
+                    edges.add((module, t))
+    return edges
+
+
+def test_imports_only_run_down_the_layers():
+    edges = _imports()
+    assert ("lmcourse.ckpt", "lmcourse.recipes") not in edges and len(edges) > 50
+    up = sorted((a, b) for a, b in edges if _layer(b) > _layer(a))
+    assert up == [], f"往上层导入：{up}"
+    graph = {}
+    for a, b in edges:
+        if a != b:
+            graph.setdefault(a, set()).add(b)
+    state = {}
+
+    def visit(m, path):
+        if state.get(m) == 1:
+            raise AssertionError("导入环：" + " → ".join(path + [m]))
+        if state.get(m) == 2:
+            return
+        state[m] = 1
+        for n in sorted(graph.get(m, ())):
+            if not (m.startswith(n + ".") or n == "lmcourse"):     # 子模块导入自己的包不算环
+                visit(n, path + [m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        visit(m, [])

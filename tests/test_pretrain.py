@@ -1,4 +1,4 @@
-"""预训练引擎：训练循环（累积、调度、续训）、目标、流式数据、命令行，以及 1 个进程与 2 个进程的结果相同。"""
+"""预训练引擎：目标、流式数据、命令行，以及 1 个进程与 2 个进程的结果相同（训练循环本身见 test_train.py）。"""
 import json
 import math
 import os
@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from lmcourse import data, objectives, pretrain
-from lmcourse.train import History, fit, schedule
 
 TINY = ["--preset", "tiny", "--batch-size", "8", "--seq-len", "32", "--quiet", "--eval-every", "3"]
 
@@ -21,64 +20,6 @@ def _params(path):
 def _max_diff(a, b):
     assert a.keys() == b.keys()
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
-
-
-# ---------- 训练循环 ----------
-def test_schedule_warmup_then_decay():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = schedule(opt, 100, warmup=0.1, kind="linear")
-    lrs = []
-    for _ in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and max(lrs) == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.02
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = schedule(opt, 10, warmup=0, kind="cosine", min_ratio=0.1)
-    for _ in range(10):
-        opt.step()
-        sched.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="kind"):
-        schedule(opt, 10, kind="step")
-
-
-class _Sum:
-    """最小的"目标"：平方误差之和，count = 样本数。"""
-
-    def count(self, batch):
-        return len(batch[0])
-
-    def __call__(self, model, batch):
-        x, y = batch
-        return ((model(x) - y) ** 2).sum(), {}
-
-
-def test_accumulation_equals_one_big_batch():
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g)
-
-    def run(accum):
-        torch.manual_seed(0)
-        model = torch.nn.Linear(4, 1)
-        size = 16 // accum
-        fit(model, lambda i: (x[(i - 1) * size % 64:][:size], y[(i - 1) * size % 64:][:size]), _Sum(), 8,
-            lr=0.01, accum=accum, progress=False)
-        return model.state_dict()
-
-    assert _max_diff(run(1), run(4)) < 1e-6
-
-
-def test_fit_counts_from_history_and_checks_input():
-    model = torch.nn.Linear(2, 1)
-    batch = (torch.ones(3, 2), torch.zeros(3, 1))
-    hist = fit(model, lambda i: batch, _Sum(), 4, lr=0.1, progress=False, eval_every=2)
-    assert [r["step"] for r in hist.records] == [2, 4]
-    hist = fit(model, lambda i: batch, _Sum(), 6, lr=0.1, progress=False, eval_every=2, history=hist)
-    assert [r["step"] for r in hist.records] == [2, 4, 6] and isinstance(hist, History)
-    with pytest.raises(ValueError, match="accum"):
-        fit(model, lambda i: batch, _Sum(), 2, accum=0)
 
 
 # ---------- 目标与数据 ----------
@@ -95,27 +36,27 @@ def test_pack_fills_blocks_without_padding(tmp_path):
 def test_batches_do_not_depend_on_process_count():
     tok = data.bert_tokenizer()
     obj = objectives.get("mlm_nsp", tokenizer=tok, p=0.3)
-    one = pretrain.Batches(obj, "news", tok, True, 8, 32, seed=3)
-    two = [pretrain.Batches(obj, "news", tok, True, 8, 32, seed=3, rank=r, world=2) for r in range(2)]
+    one = pretrain.Batches(obj, "news", tok, normalize=True, batch_size=8, seq_len=32, seed=3)
+    two = [pretrain.Batches(obj, "news", tok, normalize=True, batch_size=8, seq_len=32, seed=3, rank=r, world=2) for r in range(2)]
     for i in (1, 2, 5):
         whole = one(i)
         parts = [b(i) for b in two]
         for key in whole:
             assert torch.equal(whole[key], torch.cat([p[key] for p in parts])), key
-    again = pretrain.Batches(obj, "news", tok, True, 8, 32, seed=3)(5)   # 直接跳到第 5 批（续训时）也一样
+    again = pretrain.Batches(obj, "news", tok, normalize=True, batch_size=8, seq_len=32, seed=3)(5)   # 直接跳到第 5 批（续训时）也一样
     assert all(torch.equal(again[k], whole[k]) for k in whole)
 
 
 def test_mlm_objective_masks_and_counts():
     tok = data.bert_tokenizer()
     obj = objectives.get("mlm", tokenizer=tok, p=0.15)
-    b = pretrain.Batches(obj, "news", tok, True, 64, 128, seed=0)(1)
+    b = pretrain.Batches(obj, "news", tok, normalize=True, batch_size=64, seq_len=128, seed=0)(1)
     assert (b["input_ids"][:, 0] == tok.cls_id).all() and b["input_ids"].shape == (64, 128)
     picked = b["mlm_labels"] != -100
     assert obj.count(b) == int(picked.sum()) and 0.12 < picked.float().mean() < 0.18
     assert not picked[:, 0].any()
     nsp = objectives.get("mlm_nsp", tokenizer=tok)
-    b = pretrain.Batches(nsp, "news", tok, True, 256, 64, seed=0)(3)
+    b = pretrain.Batches(nsp, "news", tok, normalize=True, batch_size=256, seq_len=64, seed=0)(3)
     assert 0.4 < b["nsp_labels"].float().mean() < 0.6
     assert ((b["token_type_ids"] == 1).sum(1) > 0).all()
     with pytest.raises(ValueError, match="name"):
@@ -129,8 +70,8 @@ def test_permutation_lm_objective_predicts_a_fraction_without_leaks():
     tok = data.bert_tokenizer()
     obj = objectives.get("plm", tokenizer=tok, p=0.4)
     chunk = obj.chunk_len(64)
-    b = pretrain.Batches(obj, "news", tok, True, 16, 64, seed=0)(1)
-    again = pretrain.Batches(obj, "news", tok, True, 16, 64, seed=0)(1)
+    b = pretrain.Batches(obj, "news", tok, normalize=True, batch_size=16, seq_len=64, seed=0)(1)
+    again = pretrain.Batches(obj, "news", tok, normalize=True, batch_size=16, seq_len=64, seed=0)(1)
     assert all(torch.equal(b[k], again[k]) for k in b)                     # 只由 (种子, 样本编号) 决定
     assert b["input_ids"].shape == (16, chunk + 1) and (b["input_ids"][:, 0] == tok.cls_id).all()
     assert not (b["input_ids"] == tok.mask_id).any()                       # 没有 [MASK]
@@ -170,7 +111,7 @@ def test_objective_metrics_match_a_direct_computation():
     bert = BertForPreTraining(BertConfig.small(len(tok), num_hidden_layers=1)).eval()
     for name in ("mlm", "mlm_nsp"):
         obj = objectives.get(name, tokenizer=tok, p=0.3)
-        batches = [pretrain.Batches(obj, "news", tok, True, 4, 32, seed=0)(i) for i in (1, 2)]
+        batches = [pretrain.Batches(obj, "news", tok, normalize=True, batch_size=4, seq_len=32, seed=0)(i) for i in (1, 2)]
         nll = n = correct = 0
         with torch.no_grad():
             for b in batches:
@@ -185,7 +126,7 @@ def test_objective_metrics_match_a_direct_computation():
     lm_tok = data.lm_tokenizer()
     bilm = BiLM(ELMoConfig(vocab_size=len(lm_tok), dim=16, cutoffs=(100, 1000))).eval()
     obj = objectives.get("bilm")
-    batches = [pretrain.Batches(obj, "news", lm_tok, True, 4, 16, seed=0)(i) for i in (1, 2)]
+    batches = [pretrain.Batches(obj, "news", lm_tok, normalize=True, batch_size=4, seq_len=16, seed=0)(i) for i in (1, 2)]
     with torch.no_grad():
         f = sum(bilm.nll(b["ids"])[0].item() for b in batches) / 2           # 两批一样大：逐批平均再平均
         b_ = sum(bilm.nll(b["ids"])[1].item() for b in batches) / 2
@@ -241,6 +182,9 @@ def test_bad_input_gives_clear_error_and_overwrites_nothing(tmp_path, capsys):
         (["elmo", *TINY, "--steps", "3", "--out", str(out), "--resume"], "model='bert'"),
         (["bert", "--resume", "--out", str(tmp_path / "nothing")], "resume"),
         (["bert", *TINY, "--steps", "2", "--eval-every", "-1", "--out", str(out), "--resume"], "eval_every"),
+        (["bert", *TINY, "--steps", "3", "--lr", "3e-3", "--out", str(out), "--resume"], "lr=0.001"),
+        (["bert", *TINY, "--steps", "3", "--mask-prob", "0.4", "--out", str(out), "--resume"], "mask_prob=0.15"),
+        (["bert", *TINY, "--steps", "3", "--dropout", "0", "--out", str(out), "--resume"], "dropout=0.1"),
         (["bert", "--eval-every", "0", "--out", str(tmp_path / "x")], "eval_every"),
         (["bert", "--mask-prob", "1.5", "--out", str(tmp_path / "x")], "mask_prob"),
         (["bert", "--threads", "0", "--out", str(tmp_path / "x")], "threads"),
@@ -270,7 +214,7 @@ def test_two_processes_end_with_the_same_parameters(tmp_path, model, extra):
                     "--out", str(tmp_path / "two")], check=True, env=env, capture_output=True)
     one, two = _params(tmp_path / "one" / "model.pt"), _params(tmp_path / "two" / "model.pt")
     assert _max_diff(one, two) < 1e-5
-    start = pretrain.MODELS[model][0]("tiny", len(pretrain.tokenizer_for(model)[0]), 32, 0.0)[0].state_dict()
+    start = pretrain.MODELS[model].build("tiny", len(pretrain.tokenizer_for(model)[0]), 32, 0.0)[0].state_dict()
     assert _max_diff(one, start) > 1e-3                              # 确实训练过
     assert json.loads((tmp_path / "two" / "config.json").read_text())["world_size"] == 2
 
@@ -279,8 +223,8 @@ def test_batches_check_their_arguments():
     tok = data.bert_tokenizer()
     obj = objectives.get("mlm", tokenizer=tok)
     with pytest.raises(ValueError, match="batch_size"):
-        pretrain.Batches(obj, "news", tok, True, 6, 32, seed=0, world=4)
+        pretrain.Batches(obj, "news", tok, normalize=True, batch_size=6, seq_len=32, seed=0, world=4)
     with pytest.raises(TypeError, match="seq_len"):
-        pretrain.Batches(obj, "news", tok, True, 8, "32", seed=0)
+        pretrain.Batches(obj, "news", tok, normalize=True, batch_size=8, seq_len="32", seed=0)
     with pytest.raises(ValueError, match="corpus"):
-        pretrain.Batches(obj, "wiki", tok, True, 8, 32, seed=0)
+        pretrain.Batches(obj, "wiki", tok, normalize=True, batch_size=8, seq_len=32, seed=0)

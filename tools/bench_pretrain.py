@@ -20,22 +20,46 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _old_nsp_pairs(sentences, generator):
+    """旧做法的句对：每句配上真正的下一句（标签 1）或随机的一句（标签 0），各一半。"""
+    n = len(sentences)
+    coin = torch.rand(n - 1, generator=generator) < 0.5
+    other = torch.randint(0, n, (n - 1,), generator=generator)
+    pairs = []
+    for i in range(n - 1):
+        j = int(other[i])
+        real = coin[i] or j in (i, i + 1)
+        pairs.append((sentences[i], sentences[i + 1 if real else j], int(real)))
+    return pairs
+
+
+def _old_batch(pairs, tokenizer, max_len, generator):
+    """旧做法的一批：句对按本批最长补齐，逐个 token 抽签遮 15%。"""
+    from lmcourse.masking import mask_tokens
+    from lmcourse.models.bert import collate, encode_pair
+
+    batch = collate([encode_pair(tokenizer, a, b, max_len) for a, b, _ in pairs], tokenizer.pad_id)
+    batch["input_ids"], batch["mlm_labels"] = mask_tokens(batch["input_ids"], tokenizer, 0.15, generator)
+    batch["nsp_labels"] = torch.tensor([y for _, _, y in pairs])
+    return batch
+
+
 def old_step_tokens_per_second(steps, batch_size=64, threads=2):
     """旧做法：NSP 句对、补齐、注意力带权重。"""
-    from lmcourse import data, set_seed
-    from lmcourse.models.bert import BertConfig, BertForPreTraining, nsp_pairs, pretraining_batch
+    from lmcourse import data, num_threads, set_seed
+    from lmcourse.models.bert import BertConfig, BertForPreTraining
     from lmcourse.train import adamw
     from lmcourse.text import normalize_numbers
 
-    set_seed(0, threads)
+    set_seed(0)
+    num_threads(threads)
     tok = data.bert_tokenizer()
     model = BertForPreTraining(BertConfig.small(len(tok)))
     opt = adamw(model, 1e-3)
     gen = torch.Generator().manual_seed(0)
     texts = [normalize_numbers(t) for t in data.peoples_daily_texts("train")[:20000]]
-    pairs = nsp_pairs(texts, gen)
-    batches = [pretraining_batch(pairs[i * batch_size:(i + 1) * batch_size], tok, 128, generator=gen)
-               for i in range(steps + 1)]
+    pairs = _old_nsp_pairs(texts, gen)
+    batches = [_old_batch(pairs[i * batch_size:(i + 1) * batch_size], tok, 128, gen) for i in range(steps + 1)]
 
     def step(b):
         picked = b["mlm_labels"] != -100
@@ -59,15 +83,16 @@ def old_step_tokens_per_second(steps, batch_size=64, threads=2):
 
 def new_step_tokens_per_second(steps, batch_size=64, threads=2):
     """新做法：打包的定长块、融合注意力、只做 MLM。"""
-    from lmcourse import objectives, pretrain, set_seed
+    from lmcourse import objectives, pretrain, num_threads, set_seed
     from lmcourse.train import adamw
 
-    set_seed(0, threads)
+    set_seed(0)
+    num_threads(threads)
     tok, normalize = pretrain.tokenizer_for("bert")
-    model, _ = pretrain.MODELS["bert"][0]("small", len(tok), 128, 0.1)
+    model, _ = pretrain.MODELS["bert"].build("small", len(tok), 128, 0.1)
     objective = objectives.get("mlm", tokenizer=tok)
     opt = adamw(model, 1e-3)
-    get_batch = pretrain.Batches(objective, "news", tok, normalize, batch_size, 128, 0)
+    get_batch = pretrain.Batches(objective, "news", tok, normalize=normalize, batch_size=batch_size, seq_len=128, seed=0)
     batches = [get_batch(i) for i in range(1, steps + 2)]
 
     def step(b):

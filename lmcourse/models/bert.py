@@ -12,15 +12,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse._check import check_choice, check_int, check_type
+from lmcourse import ckpt
+from lmcourse._check import Config, check_choice, check_int, check_type
 from lmcourse.models.attention import MultiHeadAttention
 from lmcourse.models.transformer import TransformerEncoderLayer
 
 POOLINGS = ("cls", "mean", "max", "mean_max")
 
 
+# 预训练命令的尺寸（--preset）；small 即本课程在 CPU 上预训练的小 BERT
+SIZES = {"tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
+         "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+         "medium": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
+         "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)}
+
+
 @dataclass
-class BertConfig:
+class BertConfig(Config):
     vocab_size: int = 21128            # BERT-Chinese 的字表大小
     hidden_size: int = 768             # H
     num_hidden_layers: int = 12        # L
@@ -56,8 +64,7 @@ class BertConfig:
     @classmethod
     def small(cls, vocab_size, **kw):
         """本课程在 CPU 上预训练的小 BERT：L=4，H=128，A=4，最长 128 个 token。"""
-        kw = dict(dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
-                       max_position_embeddings=128), **kw)
+        kw = dict(dict(SIZES["small"], max_position_embeddings=128), **kw)
         return cls(vocab_size=vocab_size, **kw)
 
 
@@ -214,16 +221,6 @@ class BertForPreTraining(nn.Module):
         logits = h @ self.bert.embeddings.word_embeddings.weight.T + self.mlm_bias      # 与输入字向量共享 (..., V)
         return logits, self.nsp(pooled)
 
-    def loss(self, batch):
-        """batch 是 pretraining_batch 的字典。返回 (总损失, MLM 损失, NSP 损失)；没有 nsp_labels 时只算 MLM。"""
-        picked = batch["mlm_labels"] != -100                                            # 只在被选中的位置算 MLM
-        logits, nsp_logits = self(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], picked)
-        mlm = F.cross_entropy(logits, batch["mlm_labels"][picked])
-        if batch.get("nsp_labels") is None:
-            return mlm, mlm, None
-        nsp = F.cross_entropy(nsp_logits, batch["nsp_labels"])
-        return mlm + nsp, mlm, nsp
-
 
 class BertForSequenceClassification(nn.Module):
     """句子分类：BERT 的输出经池化（cls / mean / max / mean_max）、dropout、全连接得到各类打分。
@@ -303,40 +300,7 @@ def collate(rows, pad_id):
     return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
 
 
-def nsp_pairs(sentences, generator=None):
-    """下一句预测的样本：每个句子配上真正的下一句（标签 1）或随机的一句（标签 0），各一半。"""
-    check_type("sentences", sentences, (list, tuple), "句子列表")
-    n = len(sentences)
-    if n < 3:
-        raise ValueError(f"参数 sentences 至少要有 3 句，收到 {n} 句")
-    coin = torch.rand(n - 1, generator=generator) < 0.5
-    other = torch.randint(0, n, (n - 1,), generator=generator)
-    pairs = []
-    for i in range(n - 1):
-        j = int(other[i])
-        if coin[i] or j in (i, i + 1):
-            pairs.append((sentences[i], sentences[i + 1], 1))
-        else:
-            pairs.append((sentences[i], sentences[j], 0))
-    return pairs
-
-
-def pretraining_batch(pairs, tokenizer, max_len=128, p=0.15, generator=None):
-    """一批 (A, B, 是否下一句) -> 模型输入字典，含 MLM 的 mlm_labels（-100 = 不预测）和 nsp_labels。"""
-    from lmcourse.masking import mask_tokens
-
-    batch = collate([encode_pair(tokenizer, a, b, max_len) for a, b, _ in pairs], tokenizer.pad_id)
-    batch["input_ids"], batch["mlm_labels"] = mask_tokens(batch["input_ids"], tokenizer, p, generator)
-    batch["nsp_labels"] = torch.tensor([y for _, _, y in pairs])
-    return batch
-
-
 # ---------- 检查点：python -m lmcourse.ckpt bert_news（配方见 lmcourse/recipes/bert.py） ----------
 def from_checkpoint(name="bert_news"):
     """载入随包分发的小 BERT 预训练检查点，返回 (BertForPreTraining, meta)。"""
-    from lmcourse import ckpt, data
-
-    state, meta = ckpt.load_state(name, data.bert_tokenizer())
-    model = BertForPreTraining(BertConfig(**meta["config"]))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load(name, lambda meta: BertForPreTraining(BertConfig.from_dict(meta["config"])))

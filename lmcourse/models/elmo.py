@@ -11,18 +11,29 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse._check import check_int, check_type
+from lmcourse import ckpt
+from lmcourse._check import Config, check_cutoffs, check_int, check_number, check_type
 from lmcourse.metrics import perplexity
 from lmcourse.text import pad_batch
 
 
+# 预训练命令的尺寸（--preset）；small 即默认配置
+SIZES = {"tiny": dict(dim=32), "small": {}, "medium": dict(dim=384), "base": dict(dim=512)}
+
+
 @dataclass
-class ELMoConfig:
+class ELMoConfig(Config):
     vocab_size: int = 4138
     dim: int = 256                # 字向量维数 = 每个方向每层 LSTM 的隐藏维数
     num_layers: int = 2           # 每个方向的 LSTM 层数 L
     dropout: float = 0.1
     cutoffs: tuple = (500, 1500)  # 自适应 softmax 的分簇（见第 2 章）
+
+    def __post_init__(self):
+        for name in ("vocab_size", "dim", "num_layers"):
+            check_int(f"config.{name}", getattr(self, name), minimum=1)
+        check_number("config.dropout", self.dropout, minimum=0, maximum=0.99)
+        check_cutoffs(self.cutoffs, self.vocab_size)
 
 
 def reverse_padded(x, lengths):
@@ -161,10 +172,4 @@ def perplexities(model, stream, seq_len=128, batch_size=32):
 
 def from_checkpoint():
     """载入随包分发的 biLM 检查点，返回 (model, meta)。"""
-    from lmcourse import ckpt, data
-
-    state, meta = ckpt.load_state("elmo", data.lm_tokenizer())
-    cfg = dict(meta["config"], cutoffs=tuple(meta["config"]["cutoffs"]))
-    model = BiLM(ELMoConfig(**cfg))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load("elmo", lambda meta: BiLM(ELMoConfig.from_dict(meta["config"])))

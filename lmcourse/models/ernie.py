@@ -17,11 +17,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse._check import check_int, check_type
+from lmcourse._check import Config, check_int, check_type
 
 
 @dataclass
-class KnowledgeFusionConfig:
+class KnowledgeFusionConfig(Config):
     hidden_size: int = 768      # H：字向量的宽度（BERT-base）
     entity_size: int = 100      # E：实体向量的宽度（论文用 100 维的 TransE）
     token_heads: int = 12

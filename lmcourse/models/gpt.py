@@ -12,14 +12,20 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse import ckpt
+from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.bert import init_weights
 
 ACTIVATIONS = ("gelu_new", "gelu")   # gelu_new：GELU 的 tanh 近似（GPT-1 / GPT-2 用的）；gelu：精确的 erf 形式
 
 
+# 预训练命令的尺寸（--preset）；small 与小 BERT 同宽同深
+SIZES = {"tiny": dict(n_embd=64, n_layer=2, n_head=2), "small": dict(n_embd=128, n_layer=4, n_head=4),
+         "medium": dict(n_embd=256, n_layer=4, n_head=4), "base": dict(n_embd=768, n_layer=12, n_head=12)}
+
+
 @dataclass
-class GPTConfig:
+class GPTConfig(Config):
     vocab_size: int = 50257        # 默认值即 GPT-2 small
     n_positions: int = 1024        # 最长上下文
     n_embd: int = 768              # C
@@ -299,7 +305,7 @@ def perplexity(model, stream, context=256, stride=128, batch_size=16):
 class GPTClassifier(nn.Module):
     """GPT-1 的微调：文本两头加上开始符和“抽取符”，取抽取符（最后一个真 token）处的输出接一层线性分类器。
 
-    损失可以再加上 λ 倍的语言模型损失（辅助目标，lm_loss），论文取 λ = 0.5。
+    损失可以再加上 λ 倍的语言模型损失（辅助目标，forward(..., with_lm_loss=True)），论文取 λ = 0.5。
     forward 的参数与 BERT 的分类器相同（token_type_ids 不用），方便共用微调与评估的代码。
     """
 
@@ -311,21 +317,23 @@ class GPTClassifier(nn.Module):
         self.classifier = nn.Linear(gpt.config.n_embd, num_labels)
         nn.init.normal_(self.classifier.weight, std=0.02)
         nn.init.zeros_(self.classifier.bias)
-        self._h = None
 
-    def forward(self, input_ids, token_type_ids=None, attention_mask=None):
-        """input_ids (B, T)，右侧补齐；attention_mask (B, T)，真 token 为 1。返回分类打分 (B, num_labels)。"""
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, with_lm_loss=False):
+        """input_ids (B, T)，右侧补齐；attention_mask (B, T)，真 token 为 1。返回分类打分 (B, num_labels)。
+
+        with_lm_loss=True 时另返回同一批文本上的语言模型损失（辅助目标，只算真 token 的下一个字），两者共用一次前向。
+        """
         h = self.gpt.hidden(input_ids)[0]                                       # (B, T, C)
-        self._h = h                                                             # 留给 lm_loss 用，省一次前向
         last = (attention_mask.sum(1) - 1 if attention_mask is not None
                 else torch.full((h.size(0),), h.size(1) - 1, device=h.device))  # (B,) 抽取符的位置
-        return self.classifier(self.drop(h[torch.arange(h.size(0)), last]))    # (B, num_labels)
-
-    def lm_loss(self, input_ids, attention_mask):
-        """上一次 forward 的同一批文本上的语言模型损失（只算真 token 的下一个字）。"""
-        logits = self.gpt.lm_head(self._h[:, :-1])                              # (B, T-1, V)
-        target = input_ids[:, 1:].masked_fill(attention_mask[:, 1:] == 0, -100)
-        return F.cross_entropy(logits.transpose(1, 2), target)
+        logits = self.classifier(self.drop(h[torch.arange(h.size(0)), last]))  # (B, num_labels)
+        if not with_lm_loss:
+            return logits
+        lm_logits = self.gpt.lm_head(h[:, :-1])                                 # (B, T-1, V)
+        target = input_ids[:, 1:]
+        if attention_mask is not None:
+            target = target.masked_fill(attention_mask[:, 1:] == 0, -100)
+        return logits, F.cross_entropy(lm_logits.transpose(1, 2), target)
 
 
 def filter_logits(logits, top_k=None, top_p=None):
@@ -357,9 +365,4 @@ def _check_filters(top_k, top_p):
 # ---------- 检查点：python -m lmcourse.ckpt gpt_news（配方见 lmcourse/recipes/gpt.py） ----------
 def from_checkpoint(name="gpt_news"):
     """载入随包分发的小 GPT，返回 (GPT 的 eval 模式, meta)；字表是 lmcourse.data.lm_tokenizer()。"""
-    from lmcourse import ckpt, data
-
-    state, meta = ckpt.load_state(name, data.lm_tokenizer())
-    model = GPT(GPTConfig(**meta["config"]))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load(name, lambda meta: GPT(GPTConfig.from_dict(meta["config"])))

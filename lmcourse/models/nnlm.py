@@ -8,17 +8,29 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse._check import check_int
+from lmcourse import ckpt
+from lmcourse._check import Config, check_int, check_number, check_type
+
+
+# 预训练命令的尺寸（--preset）；small 即默认配置
+SIZES = {"tiny": dict(embed_dim=16, hidden_dim=32), "small": {}, "medium": dict(embed_dim=128, hidden_dim=512),
+         "base": dict(embed_dim=256, hidden_dim=1024)}
 
 
 @dataclass
-class NNLMConfig:
+class NNLMConfig(Config):
     vocab_size: int = 4138
     context: int = 4        # 看前 n-1 个字
     embed_dim: int = 64     # 词向量维度 m
     hidden_dim: int = 256   # 隐藏层宽度 h
     direct: bool = False    # 是否有从词向量直连输出的 W
     dropout: float = 0.0
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context", "embed_dim", "hidden_dim"):
+            check_int(f"config.{name}", getattr(self, name), minimum=1)
+        check_type("config.direct", self.direct, bool, "布尔值")
+        check_number("config.dropout", self.dropout, minimum=0, maximum=0.99)
 
 
 class NNLM(nn.Module):
@@ -85,9 +97,4 @@ def sample(model, context_ids, length, generator=None, temperature=1.0):
 
 def from_checkpoint():
     """载入随包分发的 NNLM 检查点，返回 (model, meta)。"""
-    from lmcourse import ckpt, data
-
-    state, meta = ckpt.load_state("nnlm", data.lm_tokenizer())
-    model = NNLM(NNLMConfig(**meta["config"]))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load("nnlm", lambda meta: NNLM(NNLMConfig.from_dict(meta["config"])))

@@ -9,13 +9,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lmcourse import metrics
-from lmcourse._check import check_choice, check_int
+from lmcourse import ckpt
+from lmcourse._check import Config, check_choice, check_cutoffs, check_int, check_number, check_type
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
+# 预训练命令的尺寸（--preset）；small 即默认配置
+SIZES = {"tiny": dict(embed_dim=32, hidden_dim=64), "small": {}, "medium": dict(embed_dim=256, hidden_dim=1024),
+         "base": dict(embed_dim=512, hidden_dim=1024, num_layers=2)}
+
+
 @dataclass
-class RNNLMConfig:
+class RNNLMConfig(Config):
     vocab_size: int = 4138
     cell: str = "lstm"           # rnn / gru / lstm
     embed_dim: int = 256
@@ -25,11 +31,20 @@ class RNNLMConfig:
     adaptive: bool = True         # 自适应 softmax
     cutoffs: tuple = (500, 1500)  # 头部 500 个最常用字，其余分两簇
 
+    def __post_init__(self):
+        check_choice("config.cell", self.cell, tuple(CELLS))
+        for name in ("vocab_size", "embed_dim", "hidden_dim", "num_layers"):
+            check_int(f"config.{name}", getattr(self, name), minimum=1)
+        check_number("config.dropout", self.dropout, minimum=0, maximum=0.99)
+        check_type("config.adaptive", self.adaptive, bool, "布尔值")
+        if self.adaptive:
+            check_cutoffs(self.cutoffs, self.vocab_size)
+
 
 class CharRNNLM(nn.Module):
     def __init__(self, config):
         super().__init__()
-        check_choice("config.cell", config.cell, tuple(CELLS))
+        check_type("config", config, RNNLMConfig, "RNNLMConfig")
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.embed_dim)
         self.rnn = CELLS[config.cell](config.embed_dim, config.hidden_dim, config.num_layers, batch_first=True,
@@ -118,10 +133,4 @@ def sample(model, prefix_ids, length, generator=None, temperature=1.0):
 
 def from_checkpoint():
     """载入随包分发的 LSTM 语言模型检查点，返回 (model, meta)。"""
-    from lmcourse import ckpt, data
-
-    state, meta = ckpt.load_state("lstm_lm", data.lm_tokenizer())
-    cfg = dict(meta["config"], cutoffs=tuple(meta["config"]["cutoffs"]))
-    model = CharRNNLM(RNNLMConfig(**cfg))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load("lstm_lm", lambda meta: CharRNNLM(RNNLMConfig.from_dict(meta["config"])))

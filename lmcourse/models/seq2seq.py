@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.attention import Score, masked_softmax
 from lmcourse.text import pad_batch
 
@@ -25,7 +25,7 @@ ATTENTIONS = (None, "bahdanau", "luong")
 
 
 @dataclass
-class Seq2SeqConfig:
+class Seq2SeqConfig(Config):
     src_vocab_size: int
     tgt_vocab_size: int
     embed_dim: int = 64

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.attention import MultiHeadAttention, causal_mask
 
 
@@ -210,7 +210,7 @@ def _copy_from(cls, ref):
 
 # ---------- 完整的编码器—解码器 ----------
 @dataclass
-class Seq2SeqTransformerConfig:
+class Seq2SeqTransformerConfig(Config):
     """小型编码器—解码器 Transformer 的超参数。"""
 
     src_vocab_size: int

@@ -12,15 +12,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse._check import check_choice, check_int, check_number, check_type
+from lmcourse import ckpt
+from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.masking import permutation_masks  # noqa: F401  排列掩码放在 masking.py，这里再导出一次
 from lmcourse.models.bert import init_weights
 
 ACTIVATIONS = ("gelu", "relu")   # gelu：精确的 erf 形式（HF 的 "gelu"）
 
 
+# 预训练命令的尺寸（--preset）；small 与小 BERT 同宽同深
+SIZES = {"tiny": dict(d_model=64, n_layer=2, n_head=2, d_head=32, d_inner=256),
+         "small": dict(d_model=128, n_layer=4, n_head=4, d_head=32, d_inner=512),
+         "medium": dict(d_model=256, n_layer=4, n_head=4, d_head=64, d_inner=1024),
+         "base": dict(d_model=768, n_layer=12, n_head=12, d_head=64, d_inner=3072)}
+
+
 @dataclass
-class XLNetConfig:
+class XLNetConfig(Config):
     vocab_size: int = 32000        # 默认值即 XLNet-base
     d_model: int = 768             # C
     n_layer: int = 12
@@ -363,12 +371,7 @@ class XLNetClassifier(nn.Module):
 
 def from_checkpoint(name="xlnet_news"):
     """读随包分发的 XLNet 检查点，返回 (XLNetLMHeadModel（eval 模式）, 说明)。"""
-    from lmcourse import ckpt, data
-
-    state, meta = ckpt.load_state(name, data.bert_tokenizer())
-    model = XLNetLMHeadModel(XLNetConfig(**meta["config"]))
-    model.load_state_dict(state)
-    return model.eval(), meta
+    return ckpt.load(name, lambda meta: XLNetLMHeadModel(XLNetConfig.from_dict(meta["config"])))
 
 
 def _init_weights(module):

@@ -4,14 +4,19 @@
 配方只负责给出命令的参数、在测试集上按各章的口径重算指标、写下说明。
 重建一个：python -m lmcourse.ckpt NAME；全部重建：make checkpoints。
 """
+from types import MappingProxyType
+
 from lmcourse.recipes.lm import elmo, lstm_lm, nnlm
 from lmcourse.recipes.bert import bert_news, bert_sentiment
 from lmcourse.recipes.gpt import gpt_news, gpt_sentiment
 from lmcourse.recipes.xlnet import xlnet_news, xlnet_sentiment
 from lmcourse.recipes.ernie import ernie_news, ernie_tasks
 from lmcourse.recipes.survey import frozen_sentiment
+from lmcourse.ckpt import NAMES
 
-RECIPES = {"nnlm": nnlm, "lstm_lm": lstm_lm, "elmo": elmo, "bert_news": bert_news, "bert_sentiment": bert_sentiment,
-           "gpt_news": gpt_news, "gpt_sentiment": gpt_sentiment,
-           "xlnet_news": xlnet_news, "xlnet_sentiment": xlnet_sentiment,
-           "ernie_news": ernie_news, "ernie_tasks": ernie_tasks, "frozen_sentiment": frozen_sentiment}
+RECIPES = MappingProxyType({
+    "nnlm": nnlm, "lstm_lm": lstm_lm, "elmo": elmo, "bert_news": bert_news, "bert_sentiment": bert_sentiment,
+    "gpt_news": gpt_news, "gpt_sentiment": gpt_sentiment, "xlnet_news": xlnet_news, "xlnet_sentiment": xlnet_sentiment,
+    "ernie_news": ernie_news, "ernie_tasks": ernie_tasks, "frozen_sentiment": frozen_sentiment})
+if tuple(RECIPES) != NAMES:                     # 检查点的名字只在 ckpt.CHECKPOINTS 里定义一次
+    raise ImportError("lmcourse.recipes.RECIPES 与 lmcourse.ckpt.NAMES 不一致")

@@ -109,7 +109,7 @@ def masked_lm_checkpoint(run, argv, data_note, objective_note=""):
     from lmcourse.models.bert import BertConfig, BertForPreTraining
 
     state, config, metrics, command = pretrain(run, argv)
-    model = BertForPreTraining(BertConfig(**config["model_config"]))
+    model = BertForPreTraining(BertConfig.from_dict(config["model_config"]))
     model.load_state_dict(state)
     model.eval()
     valid, test = masked_metrics(model, "valid"), masked_metrics(model, "test")
@@ -163,14 +163,15 @@ def _cached_fine_tune(key, ft, seed, states, data_splits, tok, desc, init_seed=N
 
     import torch
 
-    from lmcourse import set_seed
+    from lmcourse import num_threads, set_seed
     from lmcourse.finetune import build_classifier, fine_tune
     from lmcourse.recipes.common import RUNS
 
     path = RUNS / "bert_sentiment" / f"{key}_{seed}.json"
     if path.exists() and (not keep or path.with_suffix(".pt").exists()):
         return json.loads(path.read_text())["valid_auc"]
-    set_seed(seed if init_seed is None else init_seed, threads=1)
+    set_seed(seed if init_seed is None else init_seed)
+    num_threads(1)
     model = build_classifier(ft, states)
     hist, _ = fine_tune(model, data_splits[0], data_splits[1], ft, tok, seed, desc=desc)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,7 +253,7 @@ def bert_sentiment(**overrides):
     """技巧表（每行 3 个种子）→ 初始化对比 → 微调时长对比 → 模型汤作为最终模型。"""
     import torch
 
-    from lmcourse import metrics, set_seed
+    from lmcourse import metrics, num_threads, set_seed
     from lmcourse.ckpt import vocab_hash
     from lmcourse.finetune import build_classifier, predict, soup
     from lmcourse.models.bert import BertConfig, BertForPreTraining
@@ -290,14 +291,15 @@ def bert_sentiment(**overrides):
     final = replace(final, lr=chosen["lr"], epochs=chosen["epochs"])
     # 4. 最终模型：这 3 个模型的权重平均
     paths = [RUNS / "bert_sentiment" / f"{_final_key(final, final.lr, final.epochs)}_{s}.pt" for s in hp["seeds"]]
-    set_seed(0, threads=1)
+    set_seed(0)
+    num_threads(1)
     model = build_classifier(final, states)
     model.load_state_dict(soup([torch.load(p, weights_only=True) for p in paths]))
     valid_scores, test_scores = predict(model, valid), predict(model, test)
     valid_auc = round(metrics.auc(y_valid, valid_scores), 4)
     t, _ = metrics.best_threshold(y_valid, valid_scores, "accuracy")
     # 继续预训练前后，被遮字的困惑度（15% 掩码）：评论验证集与人民日报测试集
-    mlm = BertForPreTraining(BertConfig(**states["config"]))
+    mlm = BertForPreTraining(BertConfig.from_dict(states["config"]))
     tapt_eval = {}
     for name in ("news", "reviews"):
         mlm.load_state_dict(states[name])

@@ -1,13 +1,16 @@
 """配方共用的一步：用 pretrain 命令训练，读回权重和记录。"""
 import json
+import os
 import shlex
 from pathlib import Path
 
-RUNS = Path("_build") / "checkpoint_runs"   # 训练目录：中途被打断时，再运行同一配方会 --resume 接着训练
+# 训练目录（中途被打断时，再运行同一配方会 --resume 接着训练）：固定在仓库的 _build/ 下，与从哪个目录运行无关；
+# 环境变量 LMCOURSE_RUNS 可以改到别处。
+RUNS = Path(os.environ.get("LMCOURSE_RUNS") or Path(__file__).resolve().parents[2] / "_build" / "checkpoint_runs")
 
 
 def pretrain(name, argv):
-    """运行 python -m lmcourse.pretrain ARGV --out _build/checkpoint_runs/NAME，返回 (state_dict, config, metrics, 命令)。"""
+    """运行 python -m lmcourse.pretrain ARGV --out RUNS/NAME，返回 (state_dict, config, metrics, 命令)。"""
     import torch
 
     from lmcourse import pretrain as engine

@@ -40,7 +40,7 @@ def _task_run(arm, task, seed, splits, tok, keep=False):
     _build/checkpoint_runs/ernie_tasks/，几个进程可以分担。keep=True 时总是重新训练并返回模型。"""
     import json
 
-    from lmcourse import ckpt, metrics, set_seed
+    from lmcourse import ckpt, metrics, num_threads, set_seed
     from lmcourse.finetune import (NER_TAGS, FineTuneConfig, build_classifier, fine_tune, ner_f1, predict)
     from lmcourse.models.bert import BertConfig, BertForTokenClassification
     from lmcourse.recipes.common import RUNS
@@ -50,11 +50,12 @@ def _task_run(arm, task, seed, splits, tok, keep=False):
         return json.loads(path.read_text()), None
     ft = FineTuneConfig(pooling="mean", dropout=0.0, epochs=TASKS["epochs"])
     state, meta = ckpt.load_state(f"{arm}_news", tok)
-    set_seed(seed, threads=1)
+    set_seed(seed)
+    num_threads(1)
     if task == "sentiment":
         model = build_classifier(ft, {"config": meta["config"], "news": state})
     else:
-        model = BertForTokenClassification(BertConfig(**dict(meta["config"], hidden_dropout_prob=ft.dropout)),
+        model = BertForTokenClassification(BertConfig.from_dict(dict(meta["config"], hidden_dropout_prob=ft.dropout)),
                                            len(NER_TAGS), dropout=ft.dropout)
         model.bert.load_state_dict({k[len("bert."):]: v for k, v in state.items() if k.startswith("bert.")})
     train, valid, test = splits

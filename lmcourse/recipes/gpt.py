@@ -47,7 +47,7 @@ def gpt_news():
     from lmcourse.models.gpt import GPT, GPTConfig, perplexity
 
     state, config, metrics, command = pretrain("gpt_news", GPT_ARGS)
-    model = GPT(GPTConfig(**config["model_config"]))
+    model = GPT(GPTConfig.from_dict(config["model_config"]))
     model.load_state_dict(state)
     model.eval()
     a = config["args"]
@@ -73,7 +73,7 @@ def _wide():
     from lmcourse.models.gpt import GPT, GPTConfig, perplexity
 
     state, config, metrics, command = pretrain("gpt_news_wide", WIDE_ARGS)
-    model = GPT(GPTConfig(**config["model_config"]))
+    model = GPT(GPTConfig.from_dict(config["model_config"]))
     model.load_state_dict(state)
     a = config["args"]
     return {"config": config["model_config"], "pretrain_command": command,
@@ -98,7 +98,7 @@ def gpt_sentiment():
     import statistics
     from dataclasses import asdict
 
-    from lmcourse import ckpt, data, metrics, set_seed
+    from lmcourse import ckpt, data, metrics, num_threads, set_seed
     from lmcourse.finetune import FineTuneConfig, build_gpt_classifier, fine_tune, predict, preprocess
 
     hp = GPT_SENTIMENT
@@ -112,7 +112,8 @@ def gpt_sentiment():
     for aux in hp["aux"]:
         ft = FineTuneConfig(dropout=0.1, epochs=hp["epochs"], aux_lm=aux)
         for seed in hp["seeds"]:
-            set_seed(seed, threads=1)
+            set_seed(seed)
+            num_threads(1)
             model = build_gpt_classifier(ft, state, pre_meta["config"])
             hist, _ = fine_tune(model, train, valid, ft, tok, seed, desc=f"GPT 微调 λ={aux}（种子 {seed}）")
             test_auc = metrics.auc(y_test, predict(model, test))

@@ -48,10 +48,6 @@ def _recipe(name, argv, load, perplexities):
     return model.eval(), meta
 
 
-def _with_cutoffs(cfg):
-    return dict(cfg, cutoffs=tuple(cfg["cutoffs"]))
-
-
 def nnlm():
     """NNLM（第 1 章）：看前 4 个字，6000 步 × 16 块 × 64 个预测 ≈ 6.1M 个预测。"""
     from lmcourse import data
@@ -62,7 +58,7 @@ def nnlm():
         batches = lm_eval_batches(data.lm_stream(split), model.config.context)
         return {"ppl": perplexity(evaluate(model, batches, lm_sum_loss))}
 
-    return _recipe("nnlm", NNLM_ARGS, lambda c: NNLM(NNLMConfig(**c)), ppl)
+    return _recipe("nnlm", NNLM_ARGS, lambda c: NNLM(NNLMConfig.from_dict(c)), ppl)
 
 
 def lstm_lm():
@@ -70,7 +66,7 @@ def lstm_lm():
     from lmcourse import data
     from lmcourse.models.rnn import CharRNNLM, RNNLMConfig, perplexity
 
-    return _recipe("lstm_lm", LSTM_ARGS, lambda c: CharRNNLM(RNNLMConfig(**_with_cutoffs(c))),
+    return _recipe("lstm_lm", LSTM_ARGS, lambda c: CharRNNLM(RNNLMConfig.from_dict(c)),
                    lambda model, split: {"ppl": perplexity(model, data.lm_stream(split))})
 
 
@@ -83,4 +79,4 @@ def elmo():
         forward, backward = perplexities(model, data.lm_stream(split))
         return {"ppl_forward": forward, "ppl_backward": backward}
 
-    return _recipe("elmo", ELMO_ARGS, lambda c: BiLM(ELMoConfig(**_with_cutoffs(c))), ppl)
+    return _recipe("elmo", ELMO_ARGS, lambda c: BiLM(ELMoConfig.from_dict(c)), ppl)

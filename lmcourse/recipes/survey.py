@@ -38,11 +38,12 @@ def frozen_sentiment():
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from lmcourse import data, metrics, set_seed
+    from lmcourse import data, metrics, num_threads, set_seed
     from lmcourse.ckpt import vocab_hash
     from lmcourse.models import elmo, rnn
 
-    set_seed(0, threads=1)
+    set_seed(0)
+    num_threads(1)
     tok = data.lm_tokenizer()
     reviews = data.load_sentiment()
     models = {"lstm": rnn.from_checkpoint()[0], "elmo": elmo.from_checkpoint()[0]}

@@ -22,7 +22,7 @@ def xlnet_news():
     from lmcourse.models.xlnet import XLNetConfig, XLNetLMHeadModel
 
     state, config, metrics, command = pretrain("xlnet_news", XLNET_ARGS)
-    model = XLNetLMHeadModel(XLNetConfig(**config["model_config"]))
+    model = XLNetLMHeadModel(XLNetConfig.from_dict(config["model_config"]))
     model.load_state_dict(state)
     model.eval()
     a = config["args"]
@@ -62,7 +62,7 @@ def _sentiment_run(arm, seed, splits, tok):
     所以两个进程可以分担，中途打断了也能接着算。arm = xlnet、种子 0 时另返回模型。"""
     import json
 
-    from lmcourse import ckpt, metrics, set_seed
+    from lmcourse import ckpt, metrics, num_threads, set_seed
     from lmcourse.finetune import FineTuneConfig, build_classifier, build_xlnet_classifier, fine_tune, predict
     from lmcourse.recipes.common import RUNS
 
@@ -71,7 +71,8 @@ def _sentiment_run(arm, seed, splits, tok):
     if path.exists() and not keep:
         return json.loads(path.read_text()), None
     ft = FineTuneConfig(pooling="mean", dropout=0.0, epochs=XLNET_SENTIMENT["epochs"])
-    set_seed(seed, threads=1)
+    set_seed(seed)
+    num_threads(1)
     if arm == "xlnet":
         state, meta = ckpt.load_state("xlnet_news", tok)
         model = build_xlnet_classifier(ft, state, meta["config"])

@@ -1,0 +1,96 @@
+"""全书唯一的训练循环 lmcourse.train：学习率调度、梯度累积、接着训练、评估的加权平均。"""
+import pytest
+import torch
+
+from lmcourse.train import History, evaluate, fit, schedule
+
+
+def _max_diff(a, b):
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+def test_schedule_warmup_then_decay():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = schedule(opt, 100, warmup=0.1, kind="linear")
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0) and max(lrs) == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.02
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = schedule(opt, 10, warmup=0, kind="cosine", min_ratio=0.1)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="kind"):
+        schedule(opt, 10, kind="step")
+
+
+class _Sum:
+    """最小的"目标"：平方误差之和，count = 样本数。"""
+
+    def count(self, batch):
+        return len(batch[0])
+
+    def __call__(self, model, batch):
+        x, y = batch
+        return ((model(x) - y) ** 2).sum(), {}
+
+
+def test_accumulation_equals_one_big_batch():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g)
+
+    def run(accum):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        size = 16 // accum
+        fit(model, lambda i: (x[(i - 1) * size % 64:][:size], y[(i - 1) * size % 64:][:size]), _Sum(), 8,
+            lr=0.01, accum=accum, progress=False)
+        return model.state_dict()
+
+    assert _max_diff(run(1), run(4)) < 1e-6
+
+
+def test_fit_counts_from_history_and_checks_input():
+    model = torch.nn.Linear(2, 1)
+    batch = (torch.ones(3, 2), torch.zeros(3, 1))
+    hist = fit(model, lambda i: batch, _Sum(), 4, lr=0.1, progress=False, eval_every=2)
+    assert [r["step"] for r in hist.records] == [2, 4]
+    hist = fit(model, lambda i: batch, _Sum(), 6, lr=0.1, progress=False, eval_every=2, history=hist)
+    assert [r["step"] for r in hist.records] == [2, 4, 6] and isinstance(hist, History)
+    with pytest.raises(ValueError, match="accum"):
+        fit(model, lambda i: batch, _Sum(), 2, accum=0)
+
+
+
+
+def test_fit_with_a_mean_loss_learns_and_records_seconds_without_evaluation_time():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    w = torch.tensor([[1.0, -2.0, 0.5]])
+    g = torch.Generator().manual_seed(1)
+    xs = torch.randn(40, 8, 3, generator=g)
+
+    def get_batch(i):
+        x = xs[(i - 1) % 40]
+        return x, x @ w.T
+
+    hist = fit(model, get_batch, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), 200, lr=0.05, progress=False,
+               eval_every=50, eval_fn=lambda m: {"w_err": (m.weight - w).abs().max().item()})
+    assert hist.column("w_err")[-1] < 0.05 < hist.column("w_err")[0]
+    assert hist.column("train_loss")[-1] < hist.column("train_loss")[0] / 10
+    assert all(a < b for a, b in zip(hist.column("seconds"), hist.column("seconds")[1:]))
+
+
+def test_evaluate_is_a_weighted_mean_and_restores_training_mode():
+    model = torch.nn.Dropout(0.5).train()
+    batches = [(torch.ones(1), 3.0, 1), (torch.ones(3), 1.0, 3)]           # 两批：1 个样本损失 3，3 个样本损失各 1
+    loss = evaluate(model, batches, lambda m, b: (b[1] * b[2], b[2]))
+    assert loss == pytest.approx((3.0 + 3.0) / 4) and model.training
+    with pytest.raises(ValueError, match="batches"):
+        evaluate(model, [], lambda m, b: (0.0, 0))
