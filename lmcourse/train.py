@@ -201,13 +201,13 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
         optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         for i, batch in enumerate(batches):
-            sync = i == accum - 1 or not hasattr(model, "no_sync")
-            with torch.enable_grad() if sync else model.no_sync():  # 只在最后一个小批同步梯度
-                if is_objective:
-                    loss_sum, _ = loss_fn(model, batch)
-                else:
-                    loss_sum = loss_fn(model, batch)
-                (loss_sum * (world / total)).backward()           # DDP 会把各进程的梯度取平均，这里先乘回 world
+            if world > 1:                                         # DDP：前 accum-1 个小批只在本地累加梯度，
+                model.require_backward_grad_sync = i == accum - 1  # 最后一个才全归约（no_sync() 用的也是这个开关）
+            if is_objective:
+                loss_sum, _ = loss_fn(model, batch)
+            else:
+                loss_sum = loss_fn(model, batch)
+            (loss_sum * (world / total)).backward()               # DDP 会把各进程的梯度取平均，这里先乘回 world
             step_loss += loss_sum.item()
         if world > 1:
             t = torch.tensor(step_loss, device=where)

@@ -203,10 +203,10 @@ def test_bad_input_gives_clear_error_and_overwrites_nothing(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before               # 已有目录逐字节不变
 
 
-@pytest.mark.parametrize("model, extra", [("bert", ["--objective", "mlm_nsp"]), ("lstm", [])])
+@pytest.mark.parametrize("model, extra", [("bert", ["--objective", "mlm_nsp", "--accum", "2"]), ("lstm", [])])
 def test_two_processes_end_with_the_same_parameters(tmp_path, model, extra):
     """torchrun 的 2 个进程（gloo）与 1 个进程：同样的种子、全局批大小、dropout 0，参数在浮点误差内相同。
-    lstm 的目标调用 model.nll 而不是 forward，检查它在 DDP 下也同步梯度。"""
+    bert 还累积 2 个小批（前一个不同步梯度）；lstm 的目标调用 model.nll 而不是 forward，检查它在 DDP 下也同步梯度。"""
     args = ["-m", "lmcourse.pretrain", model, *TINY, "--steps", "6", "--dropout", "0", *extra]
     env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
     subprocess.run([sys.executable, *args, "--out", str(tmp_path / "one")], check=True, env=env)
