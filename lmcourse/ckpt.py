@@ -66,8 +66,7 @@ def tokenizer(name):
     """检查点 name 用的字表。"""
     from lmcourse import data
 
-    check_choice("name", name, NAMES)
-    return data.lm_tokenizer() if CHECKPOINTS[name] == "lm" else data.bert_tokenizer()
+    return data.tokenizer(CHECKPOINTS[check_choice("name", name, NAMES)])
 
 
 def load(name, build):

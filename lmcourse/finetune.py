@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from lmcourse import ckpt
 from lmcourse._check import Config, check_choice, check_int, check_number, check_type
-from lmcourse.models.bert import BertConfig, BertForSequenceClassification, collate, encode_pair
+from lmcourse.models.bert import POOLINGS, BertConfig, BertForSequenceClassification, collate, encode_pair
 from lmcourse.text import normalize_numbers
 
 MAX_LEN = 128
@@ -119,8 +119,6 @@ class FineTuneConfig(Config):
     aux_lm: float = 0.0           # GPT-1：分类损失再加 aux_lm 倍的语言模型损失（论文取 0.5）；BERT 不用
 
     def __post_init__(self):
-        from lmcourse.models.bert import POOLINGS
-
         check_choice("ft.pooling", self.pooling, POOLINGS)
         check_type("ft.init", self.init, str, "字符串（权重的来源，如 news、scratch）")
         check_type("ft.augment", self.augment, bool, "布尔值")

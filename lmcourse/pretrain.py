@@ -21,8 +21,9 @@ from typing import Callable
 
 import torch
 
-from lmcourse import objectives
+from lmcourse import data, num_threads, objectives, set_seed
 from lmcourse._check import check_choice, check_int
+from lmcourse.ckpt import vocab_hash
 # 命令的数据管道；各章也从这里取 pretrain.Batches、pretrain.pack 等
 from lmcourse.data.stream import (CORPORA, Batches, block_stream, check_corpus, corpus_lines,  # noqa: F401
                                   eval_batches, pack)
@@ -82,10 +83,8 @@ MODELS = MappingProxyType({
 
 def tokenizer_for(model_name):
     """(字表, 是否把数字换成 #NUM#)：BERT 系用含评论的字表并归一化数字，其余用人民日报的字表。"""
-    from lmcourse import data
-
     kind = MODELS[model_name].tokenizer
-    return (data.bert_tokenizer(), True) if kind == "bert" else (data.lm_tokenizer(), False)
+    return data.tokenizer(kind), kind == "bert"
 
 
 def make_objective(name, tokenizer, model_config, mask_prob=0.15, total_examples=None):
@@ -251,9 +250,6 @@ class _DDP(torch.nn.parallel.DistributedDataParallel):
 
 def run(argv=None):
     """命令行入口的全部工作；返回 metrics 字典（只在 0 号进程有意义）。"""
-    from lmcourse import num_threads, set_seed
-    from lmcourse.ckpt import vocab_hash
-
     args = parser().parse_args(argv)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     check_args(args, world)

@@ -116,3 +116,15 @@ def test_numbers_stated_on_the_data_page():
         assert f"{n:,}" in page, n
     assert f"最长的由 {max(nr_runs)} 个 `nr` 组成" in page
     assert f"{mean(lengths):.1f}" in page and f"中位数 {median(lengths):.0f} 个字" in page
+
+
+def test_tokenizer_by_kind_is_the_one_mapping():
+    """检查点和预训练命令都经 data.tokenizer(kind) 取字表。"""
+    from lmcourse import ckpt, pretrain
+
+    assert data.tokenizer("lm") is data.lm_tokenizer() and data.tokenizer("bert") is data.bert_tokenizer()
+    assert ckpt.tokenizer("gpt_news") is data.lm_tokenizer() and ckpt.tokenizer("ernie_news") is data.bert_tokenizer()
+    assert pretrain.tokenizer_for("xlnet") == (data.bert_tokenizer(), True)
+    assert pretrain.tokenizer_for("lstm") == (data.lm_tokenizer(), False)
+    with pytest.raises(ValueError, match="kind"):
+        data.tokenizer("gpt2")

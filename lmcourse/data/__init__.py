@@ -173,6 +173,15 @@ def bert_tokenizer():
     return CharTokenizer.from_texts([normalize_numbers(t) for t in texts], min_freq=LM_MIN_FREQ)
 
 
+TOKENIZERS = ("lm", "bert")   # 两种字表："lm" 是 lm_tokenizer，"bert" 是 bert_tokenizer
+
+
+def tokenizer(kind):
+    """按种类取字表：kind 为 "lm"（人民日报）或 "bert"（人民日报 + 评论，数字换成 #NUM#）。"""
+    check_choice("kind", kind, TOKENIZERS)
+    return lm_tokenizer() if kind == "lm" else bert_tokenizer()
+
+
 @lru_cache(maxsize=None)
 def _lm_ids(split):
     tok = lm_tokenizer()

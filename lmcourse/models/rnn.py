@@ -8,8 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse import metrics
-from lmcourse import ckpt
+from lmcourse import ckpt, metrics
 from lmcourse._check import Config, check_choice, check_cutoffs, check_int, check_number, check_type
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}

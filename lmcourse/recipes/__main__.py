@@ -3,13 +3,12 @@ import json
 import sys
 
 from lmcourse import ckpt
+from lmcourse._check import check_choice
 from lmcourse.recipes import RECIPES
 
 
 def build(name):
     """按配方训练检查点 name，存进 lmcourse/checkpoints/，打印训练时间和指标。"""
-    from lmcourse._check import check_choice
-
     check_choice("name", name, ckpt.NAMES)
     model, meta = RECIPES[name]()
     meta = ckpt.save(name, model, meta)
