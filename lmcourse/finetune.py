@@ -183,12 +183,15 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
             return make_batch(aug, range(len(aug)), tokenizer.pad_id)
         return make_batch(train, index, tokenizer.pad_id)
 
-    def loss_fn(m, b):
-        if ft.aux_lm:                                        # GPT-1 的辅助目标：同一批文本上的语言模型损失
+    def loss_fn(m, b):                                       # (损失之和, 计数)：句子分类数句子，逐字标注数有标签的字
+        y = b["labels"]
+        if ft.aux_lm:                                        # GPT-1 的辅助目标：同一批文本上的语言模型损失（每字平均）
             logits, lm = m(b["input_ids"], b["token_type_ids"], b["attention_mask"], with_lm_loss=True)
-            return F.cross_entropy(logits, b["labels"]) + ft.aux_lm * lm
+            return F.cross_entropy(logits, y, reduction="sum") + ft.aux_lm * lm * len(y), len(y)
         logits = m(b["input_ids"], b["token_type_ids"], b["attention_mask"])   # (B, 类) 或逐字的 (B, T, 类)
-        return F.cross_entropy(logits.transpose(1, 2) if logits.dim() == 3 else logits, b["labels"])
+        if logits.dim() == 3:
+            return F.cross_entropy(logits.transpose(1, 2), y, reduction="sum"), int((y != -100).sum())
+        return F.cross_entropy(logits, y, reduction="sum"), len(y)
 
     scores = []
 

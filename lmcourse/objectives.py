@@ -3,8 +3,8 @@
 每个目标提供：
 - chunk_len(seq_len)：从打包好的 token 流里每个样本取多长一段；
 - make_batch(chunks, example_ids, seed)：(B, L) 的 id -> 模型的输入字典（掩码只由 (seed, 样本编号) 决定）；
-- count(batch)：这一批要预测的 token 数（fit 用它把损失按整步归一）；
-- __call__(model, batch)：(损失之和, 指标之和的字典)；
+- __call__(model, batch, stats=None)：(损失之和, 要预测的 token 数)，正是 train.fit 和 evaluate 要的 loss_fn；
+  给了字典 stats 时，顺便把准确率之类的统计加进去（只在评估时要）；
 - metrics(model, batches)：在固定的留出批次上的指标；子类只需改写 summarize(损失之和, token 数, 统计之和)。
 新目标（GPT 的因果语言模型、XLNet 的排列语言模型、ERNIE 的知识掩码）只需写一个这样的类并 register。
 """
@@ -36,6 +36,11 @@ def get(name, **kwargs):
     return OBJECTIVES[check_choice("name", name, tuple(OBJECTIVES))](**kwargs)
 
 
+def _add(stats, **values):
+    for k, v in values.items():
+        stats[k] = stats.get(k, 0) + v
+
+
 def example_generator(seed, example_id):
     """第 example_id 个样本专用的随机数发生器：掩码只由 (种子, 样本编号) 决定，与进程数无关。"""
     return torch.Generator().manual_seed((seed * 1_000_003 + example_id * 7919 + 17) % (2 ** 63))
@@ -55,23 +60,13 @@ class Objective:
     def make_batch(self, chunks, example_ids, seed, others=None):
         return {"ids": chunks}
 
-    def count(self, batch):
-        raise NotImplementedError
-
-    def __call__(self, model, batch):
+    def __call__(self, model, batch, stats=None):
         raise NotImplementedError
 
     def metrics(self, model, batches):
-        """留出批次上的指标：用训练循环旁的 evaluate 累加损失之和与 token 数，另把 __call__ 给出的各项统计加起来，交给 summarize。"""
+        """留出批次上的指标：用训练循环旁的 evaluate 累加损失之和与 token 数，__call__ 把各项统计加进 sums，一起交给 summarize。"""
         sums = {}
-
-        def loss_and_count(m, b):
-            loss, stats = self(m, b)
-            for k, v in stats.items():
-                sums[k] = sums.get(k, 0) + v
-            return loss, self.count(b)
-
-        total, n = evaluate(model, batches, loss_and_count, totals=True)
+        total, n = evaluate(model, batches, lambda m, b: self(m, b, sums), totals=True)
         return self.summarize(total, n, sums)
 
     def summarize(self, total, n, sums):
@@ -93,31 +88,27 @@ class CausalLM(Objective):
     def chunk_len(self, seq_len):
         return seq_len + max(self.context, 1)  # 多取的开头几个字只作上文
 
-    def count(self, batch):
-        return batch["ids"][:, max(self.context, 1):].numel()
-
-    def __call__(self, model, batch):
+    def __call__(self, model, batch, stats=None):
         x = batch["ids"]                                                   # (B, L)
         if self.context:                                                   # NNLM：每个位置一个窗口
             n = self.context
             ctx = x.unfold(1, n, 1)[:, :-1].reshape(-1, n)                 # (B·T, n)
             y = x[:, n:].reshape(-1)                                       # (B·T,)
-            return F.cross_entropy(model(ctx), y, reduction="sum"), {}
+            return F.cross_entropy(model(ctx), y, reduction="sum"), len(y)
         loss, _ = model.nll(x[:, :-1], x[:, 1:])                           # 平均损失
-        return loss * x[:, 1:].numel(), {}
+        return loss * x[:, 1:].numel(), x[:, 1:].numel()
 
 
 @register("bilm")
 class BiLMObjective(Objective):
     """ELMo 的双向语言模型：前向预测下一个字、后向预测上一个字，两个损失相加。"""
 
-    def count(self, batch):
-        return batch["ids"][:, 1:].numel()
-
-    def __call__(self, model, batch):
+    def __call__(self, model, batch, stats=None):
         loss_f, loss_b = model.nll(batch["ids"])                           # 各为平均损失
         n = batch["ids"][:, 1:].numel()
-        return (loss_f + loss_b) * n, {"forward_loss": loss_f.item() * n, "backward_loss": loss_b.item() * n}
+        if stats is not None:
+            _add(stats, forward_loss=loss_f.item() * n, backward_loss=loss_b.item() * n)
+        return (loss_f + loss_b) * n, n
 
     def summarize(self, total, n, sums):
         """两个方向各自的留出困惑度。"""
@@ -168,21 +159,20 @@ class MaskedLM(Objective):
         batch["token_type_ids"] = types
         return batch
 
-    def count(self, batch):
-        return int((batch["mlm_labels"] != -100).sum())
-
-    def __call__(self, model, batch):
+    def __call__(self, model, batch, stats=None):
         picked = batch["mlm_labels"] != -100                               # 只在被选中的位置出打分 (N, V)
         logits, nsp_logits = model(batch["input_ids"], batch["token_type_ids"], None, picked)
-        target = batch["mlm_labels"][picked]
+        target = batch["mlm_labels"][picked]                               # (N,)
         loss = F.cross_entropy(logits, target, reduction="sum")
-        stats = {"mlm_loss": loss.item(), "mlm_correct": int((logits.argmax(-1) == target).sum())}
+        if stats is not None:
+            _add(stats, mlm_loss=loss.item(), mlm_correct=int((logits.argmax(-1) == target).sum()))
         if self.nsp:                                                       # NSP 每个样本的权重 = 平均每个样本被遮的字数
             weight = self.p * batch["input_ids"].size(1)
             loss = loss + weight * F.cross_entropy(nsp_logits, batch["nsp_labels"], reduction="sum")
-            stats["nsp_hits"] = int((nsp_logits.argmax(-1) == batch["nsp_labels"]).sum())
-            stats["nsp_n"] = len(batch["nsp_labels"])
-        return loss, stats
+            if stats is not None:
+                _add(stats, nsp_hits=int((nsp_logits.argmax(-1) == batch["nsp_labels"]).sum()),
+                     nsp_n=len(batch["nsp_labels"]))
+        return loss, len(target)
 
     def summarize(self, total, n, sums):
         """被遮位置上的平均损失、困惑度、准确率（有 NSP 时另给 NSP 准确率）。"""
@@ -227,16 +217,14 @@ class PermutationLM(MaskedLM):
         return {"input_ids": ids, "perm_mask": torch.stack(masks), "target_mapping": target_mapping,
                 "plm_labels": plm_labels}
 
-    def count(self, batch):
-        return int((batch["plm_labels"] != -100).sum())
-
-    def __call__(self, model, batch):
+    def __call__(self, model, batch, stats=None):
         logits, _ = model(batch["input_ids"], perm_mask=batch["perm_mask"],
                           target_mapping=batch["target_mapping"])          # (B, P, V)
-        y = batch["plm_labels"]
+        y = batch["plm_labels"]                                            # (B, P)，-100 = 补齐的空位
         loss = F.cross_entropy(logits.transpose(1, 2), y, reduction="sum")
-        correct = int(((logits.argmax(-1) == y) & (y != -100)).sum())
-        return loss, {"mlm_loss": loss.item(), "mlm_correct": correct}
+        if stats is not None:
+            _add(stats, mlm_loss=loss.item(), mlm_correct=int(((logits.argmax(-1) == y) & (y != -100)).sum()))
+        return loss, int((y != -100).sum())
 
 
 @register("ernie")

@@ -219,9 +219,6 @@ class _Autocast:
     def __init__(self, objective):
         self.objective = objective
 
-    def count(self, batch):
-        return self.objective.count(batch)
-
     def __call__(self, model, batch):
         with torch.autocast("cuda", dtype=torch.bfloat16):
             return self.objective(model, batch)

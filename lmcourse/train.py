@@ -161,9 +161,8 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
     """训练到第 steps 步（从 history 的最后一步接着数），返回 History。
 
     - get_batch(i) 给出第 i 个小批（i 从 1 数起）；accum > 1 时每步累积 accum 个小批的梯度。
-    - loss_fn(model, batch) 返回标量平均损失；或者是一个"目标"（objective）：有 count(batch) 方法
-      （这一批要预测的 token 数），调用时返回 (损失之和, 指标字典)。目标的损失按整步（所有小批、所有进程）
-      的 token 总数归一，所以结果与进程数、累积次数无关。
+    - loss_fn(model, batch) 返回 (损失之和, 计数)，与 evaluate 的约定相同，例如交叉熵之和与被预测的 token 数。
+      每步的损失 = 整步（所有小批、所有进程）的损失之和 ÷ 整步的计数，所以结果与进程数、累积次数无关。
     - scheduler 每步调用一次；eval_fn(model) 返回指标字典，每 eval_every 步和最后一步调用（只在 0 号进程）。
     - state_path：每次评估时把完整状态写到这里；文件已存在时先读回来，接着训练（断点续训），
       结果与一口气训练完全相同（前提是 get_batch(i) 只由 i 决定）。
@@ -186,39 +185,42 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
     if start >= steps:
         return history
     elapsed = history.last.get("seconds", 0.0)
-    is_objective = hasattr(loss_fn, "count")
-    # 进程间求和的两个数放在参数所在的设备上：NCCL（GPU）只归约 GPU 上的张量，gloo（CPU）两样都行
+    # 进程间求和的数放在参数所在的设备上：NCCL（GPU）只归约 GPU 上的张量，gloo（CPU）两样都行
     where = next(model.parameters()).device
+
+    def all_sum(x):                                              # 所有进程的和（单进程时原样返回）
+        x = torch.as_tensor(x, dtype=torch.float32, device=where)
+        if world > 1:
+            dist.all_reduce(x)
+        return x
+
     model.train()
     running, n_running, t0 = 0.0, 0, time.perf_counter()
     bar = tqdm(range(start + 1, steps + 1), desc=desc, disable=not progress or rank != 0, leave=False)
     for step in bar:
-        batches = [get_batch((step - 1) * accum + i + 1) for i in range(accum)]
-        counts = [loss_fn.count(b) if is_objective else 1 for b in batches]
-        total = torch.tensor(float(sum(counts)), device=where)
-        if world > 1:
-            dist.all_reduce(total)                               # 整步（所有进程）要预测的 token 数
         optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for i, batch in enumerate(batches):
+        step_loss, step_n = 0.0, 0
+        for i in range(accum):
+            batch = get_batch((step - 1) * accum + i + 1)
             if world > 1:                                         # DDP：前 accum-1 个小批只在本地累加梯度，
                 model.require_backward_grad_sync = i == accum - 1  # 最后一个才全归约（no_sync() 用的也是这个开关）
-            if is_objective:
-                loss_sum, _ = loss_fn(model, batch)
-            else:
-                loss_sum = loss_fn(model, batch)
-            (loss_sum * (world / total)).backward()               # DDP 会把各进程的梯度取平均，这里先乘回 world
-            step_loss += loss_sum.item()
-        if world > 1:
-            t = torch.tensor(step_loss, device=where)
-            dist.all_reduce(t)
-            step_loss = t.item()
+            loss_sum, n = loss_fn(model, batch)
+            if i == 0:                                            # 整步的计数要等所有小批前向完才知道，
+                guess = all_sum(float(n) * accum)                 # 先按"第一个小批 × accum"估计（accum = 1 时就是准数）
+            (loss_sum * (world / guess)).backward()               # DDP 会把各进程的梯度取平均，这里先乘回 world
+            step_loss = step_loss + loss_sum.detach()
+            step_n += float(n)
+        total = all_sum(step_n)
+        if accum > 1 and total != guess:                          # 估计不准：把梯度校正到 ÷ 真正的计数
+            for p in model.parameters():
+                if p.grad is not None:
+                    p.grad.mul_(guess / total)
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        running += step_loss / total.item()
+        running += all_sum(step_loss).item() / total.item()
         n_running += 1
         if step % eval_every == 0 or step == steps:
             record = {"step": step, "seconds": elapsed + time.perf_counter() - t0, "train_loss": running / n_running}

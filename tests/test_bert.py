@@ -124,11 +124,12 @@ def test_pretraining_loss_and_positions(tok):
     picked = batch["mlm_labels"] != IGNORE_INDEX
     part, _ = model(batch["input_ids"], batch["token_type_ids"], None, picked)
     assert torch.allclose(full[picked], part, atol=1e-6)
-    total, stats = obj(model, batch)                                     # 训练用的损失：MLM 之和 + 权重 × NSP 之和
+    stats = {}
+    total, n = obj(model, batch, stats)                                  # 训练用的损失：MLM 之和 + 权重 × NSP 之和
     mlm = torch.nn.functional.cross_entropy(full[picked], batch["mlm_labels"][picked], reduction="sum")
     nsp_sum = torch.nn.functional.cross_entropy(nsp, batch["nsp_labels"], reduction="sum")
     assert torch.isclose(total, mlm + obj.p * batch["input_ids"].size(1) * nsp_sum, rtol=1e-5)
-    assert stats["nsp_n"] == 4 and stats["mlm_loss"] == pytest.approx(mlm.item(), rel=1e-5)
+    assert n == int(picked.sum()) and stats["nsp_n"] == 4 and stats["mlm_loss"] == pytest.approx(mlm.item(), rel=1e-5)
     # MLM 的输出层与输入字向量共享同一个矩阵：输入里没出现的字，梯度只能来自输出层的 softmax
     absent = torch.ones(len(tok), dtype=torch.bool)
     absent[batch["input_ids"].unique()] = False

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lmcourse.models.ngram import NGramLM
-from lmcourse.models.nnlm import NNLM, NNLMConfig, lm_eval_batches, lm_loss, lm_sum_loss, sample, windows
+from lmcourse.models.nnlm import NNLM, NNLMConfig, lm_eval_batches, lm_loss, sample, windows
 from lmcourse.train import evaluate, fit
 
 TOY = [0, 1, 2, 3, 1, 2, 3, 1, 2, 4, 0, 1, 2, 3]
@@ -77,11 +77,11 @@ def test_nnlm_windows_and_training_lowers_loss():
     assert x.tolist()[2] == TOY[2:5] and y.tolist() == [TOY[0], TOY[1], TOY[5]]
     assert x.tolist()[0] == [TOY[0]] * 3  # 开头不足时用第一个 id 补齐
     model = NNLM(NNLMConfig(vocab_size=6, context=3, embed_dim=8, hidden_dim=16, direct=True))
-    before = evaluate(model, lm_eval_batches(stream, 3), lm_sum_loss)
+    before = evaluate(model, lm_eval_batches(stream, 3), lm_loss)
     g = torch.Generator().manual_seed(0)
     hist = fit(model, lambda s: windows(stream, torch.randint(1, len(stream), (32,), generator=g), 3),
                lm_loss, 200, lr=1e-2, progress=False)
-    after = evaluate(model, lm_eval_batches(stream, 3), lm_sum_loss)
+    after = evaluate(model, lm_eval_batches(stream, 3), lm_loss)
     assert after < before * 0.5 and len(hist) == 10
     assert len(sample(model, [0], 5, generator=torch.Generator().manual_seed(0))) == 5
     with pytest.raises(ValueError, match="context"):
@@ -93,7 +93,7 @@ def test_fit_rejects_bad_steps():
     with pytest.raises(ValueError, match="steps"):
         fit(model, None, lm_loss, 0)
     with pytest.raises(ValueError, match="batches"):
-        evaluate(model, [], lm_sum_loss)
+        evaluate(model, [], lm_loss)
 
 
 def test_nnlm_checkpoint_reproduces_its_recorded_test_perplexity():
@@ -106,7 +106,7 @@ def test_nnlm_checkpoint_reproduces_its_recorded_test_perplexity():
 
     model, meta = nnlm.from_checkpoint()
     test_ids = data.lm_stream("test")
-    ppl = math.exp(evaluate(model, nnlm.lm_eval_batches(test_ids, model.config.context), nnlm.lm_sum_loss))
+    ppl = math.exp(evaluate(model, nnlm.lm_eval_batches(test_ids, model.config.context), nnlm.lm_loss))
     assert abs(ppl - meta["metrics"]["test_ppl"]) < 0.01 * meta["metrics"]["test_ppl"]
-    valid = math.exp(evaluate(model, nnlm.lm_eval_batches(data.lm_stream("valid"), model.config.context), nnlm.lm_sum_loss))
+    valid = math.exp(evaluate(model, nnlm.lm_eval_batches(data.lm_stream("valid"), model.config.context), nnlm.lm_loss))
     assert abs(valid - meta["metrics"]["valid_ppl"]) < 0.01 * meta["metrics"]["valid_ppl"]   # 第 1 章也引用它

@@ -170,18 +170,19 @@ def test_translate_keeps_order(trained):
 
 
 def test_loss_ignores_padding_and_learns():
+    from lmcourse.train import evaluate, fit
+
     torch.manual_seed(0)
     model = tiny("luong").train()
     batch = syn.make_batch(PAIRS)
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    first = s2s.loss_fn(model, batch).item()
-    for _ in range(60):
-        loss = s2s.loss_fn(model, batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.1 * first
-    src, lengths, _, _ = syn.make_batch(PAIRS)
+    loss_sum, n = s2s.loss_fn(model, batch)
+    assert n == sum(len(t) + 1 for _, t in PAIRS)                     # 每句的字加 <eos>，填充不算
+    longer = (batch[0], batch[1], *(torch.nn.functional.pad(t, (0, 3), value=syn.TGT_VOCAB.pad_id) for t in batch[2:]))
+    torch.testing.assert_close(s2s.loss_fn(model, longer)[0], loss_sum)  # 多补 3 列填充，损失之和不变
+    first = evaluate(model, [batch], s2s.loss_fn)
+    fit(model, lambda i: batch, s2s.loss_fn, 60, optimizer=torch.optim.Adam(model.parameters(), lr=0.02), clip=0,
+        progress=False)
+    assert evaluate(model, [batch], s2s.loss_fn) < 0.1 * first
     pred = s2s.translate(model, [s for s, _ in PAIRS], syn.SRC_VOCAB, syn.TGT_VOCAB)
     assert pred == [t for _, t in PAIRS]
 

@@ -30,15 +30,10 @@ def test_schedule_warmup_then_decay():
         schedule(opt, 10, kind="step")
 
 
-class _Sum:
-    """最小的"目标"：平方误差之和，count = 样本数。"""
-
-    def count(self, batch):
-        return len(batch[0])
-
-    def __call__(self, model, batch):
-        x, y = batch
-        return ((model(x) - y) ** 2).sum(), {}
+def _sum(model, batch):
+    """最小的 loss_fn：(平方误差之和, 样本数)。"""
+    x, y = batch
+    return ((model(x) - y) ** 2).sum(), len(x)
 
 
 def test_accumulation_equals_one_big_batch():
@@ -49,27 +44,49 @@ def test_accumulation_equals_one_big_batch():
         torch.manual_seed(0)
         model = torch.nn.Linear(4, 1)
         size = 16 // accum
-        fit(model, lambda i: (x[(i - 1) * size % 64:][:size], y[(i - 1) * size % 64:][:size]), _Sum(), 8,
+        fit(model, lambda i: (x[(i - 1) * size % 64:][:size], y[(i - 1) * size % 64:][:size]), _sum, 8,
             lr=0.01, accum=accum, progress=False)
         return model.state_dict()
 
     assert _max_diff(run(1), run(4)) < 1e-6
 
 
+def test_each_step_is_normalised_by_the_whole_step_count_even_with_uneven_micro_batches():
+    """小批大小不同时（3 + 1 个样本），累积两步与把 4 个样本放一批完全等价：除以整步的计数，不是各小批平均再平均。"""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, 1, generator=g, dtype=torch.float64)
+
+    def run(accum, parts, loss_fn=_sum):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1).double()
+        fit(model, lambda i: parts[(i - 1) % accum], loss_fn, 3, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            accum=accum, clip=0, progress=False)
+        return model.state_dict()
+
+    one, uneven = run(1, [(x, y)]), [(x[:3], y[:3]), (x[3:], y[3:])]
+    assert _max_diff(one, run(2, uneven)) < 1e-7                          # 计数以 float32 归约：误差在 1e-8 量级
+    assert _max_diff(one, run(2, [(x[:1], y[:1]), (x[1:], y[1:])])) < 1e-7
+
+    def per_batch_mean(m, b):                                             # 先各小批平均再平均：结果就不同了
+        return _sum(m, b)[0] / len(b[0]), 1
+
+    assert _max_diff(one, run(2, uneven, per_batch_mean)) > 1e-3
+
+
 def test_fit_counts_from_history_and_checks_input():
     model = torch.nn.Linear(2, 1)
     batch = (torch.ones(3, 2), torch.zeros(3, 1))
-    hist = fit(model, lambda i: batch, _Sum(), 4, lr=0.1, progress=False, eval_every=2)
+    hist = fit(model, lambda i: batch, _sum, 4, lr=0.1, progress=False, eval_every=2)
     assert [r["step"] for r in hist.records] == [2, 4]
-    hist = fit(model, lambda i: batch, _Sum(), 6, lr=0.1, progress=False, eval_every=2, history=hist)
+    hist = fit(model, lambda i: batch, _sum, 6, lr=0.1, progress=False, eval_every=2, history=hist)
     assert [r["step"] for r in hist.records] == [2, 4, 6] and isinstance(hist, History)
     with pytest.raises(ValueError, match="accum"):
-        fit(model, lambda i: batch, _Sum(), 2, accum=0)
+        fit(model, lambda i: batch, _sum, 2, accum=0)
 
 
 
 
-def test_fit_with_a_mean_loss_learns_and_records_seconds_without_evaluation_time():
+def test_fit_learns_and_records_seconds_without_evaluation_time():
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     w = torch.tensor([[1.0, -2.0, 0.5]])
@@ -80,7 +97,7 @@ def test_fit_with_a_mean_loss_learns_and_records_seconds_without_evaluation_time
         x = xs[(i - 1) % 40]
         return x, x @ w.T
 
-    hist = fit(model, get_batch, lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), 200, lr=0.05, progress=False,
+    hist = fit(model, get_batch, _sum, 200, lr=0.05, progress=False,
                eval_every=50, eval_fn=lambda m: {"w_err": (m.weight - w).abs().max().item()})
     assert hist.column("w_err")[-1] < 0.05 < hist.column("w_err")[0]
     assert hist.column("train_loss")[-1] < hist.column("train_loss")[0] / 10

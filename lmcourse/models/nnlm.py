@@ -63,8 +63,9 @@ def windows(stream, positions, context):
 
 
 def lm_loss(model, batch):
-    x, y = batch
-    return F.cross_entropy(model(x), y)
+    """(交叉熵之和, 预测的字数)：train.fit 训练、evaluate 评估都用它。"""
+    x, y = batch                                                  # (B, n-1), (B,)
+    return F.cross_entropy(model(x), y, reduction="sum"), len(y)
 
 
 def lm_eval_batches(stream, context, batch_size=4096):
@@ -72,11 +73,6 @@ def lm_eval_batches(stream, context, batch_size=4096):
     for start in range(1, len(stream), batch_size):
         pos = torch.arange(start, min(start + batch_size, len(stream)))
         yield windows(stream, pos, context)
-
-
-def lm_sum_loss(model, batch):
-    x, y = batch
-    return F.cross_entropy(model(x), y, reduction="sum"), len(y)
 
 
 @torch.no_grad()

@@ -169,10 +169,12 @@ def _check_src(src, src_lengths):
 
 
 def loss_fn(model, batch):
-    """教师强制下的平均交叉熵：整批所有非填充位置放在一起平均（不是先每句平均）。batch = make_batch 的返回值。"""
-    src, src_lengths, tgt_in, tgt_out = batch
+    """教师强制下的 (交叉熵之和, 非填充位置数)：fit 用两者之比，即整批所有非填充位置放在一起平均（不是先每句平均）。"""
+    src, src_lengths, tgt_in, tgt_out = batch                                 # make_batch 的返回值
     logits = model(src, src_lengths, tgt_in)                                  # (B, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=model.config.pad_id)
+    pad = model.config.pad_id
+    loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=pad, reduction="sum")
+    return loss, int((tgt_out != pad).sum())
 
 
 # ---------- 推断 ----------

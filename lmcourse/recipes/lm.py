@@ -51,12 +51,12 @@ def _recipe(name, argv, load, perplexities):
 def nnlm():
     """NNLM（第 1 章）：看前 4 个字，6000 步 × 16 块 × 64 个预测 ≈ 6.1M 个预测。"""
     from lmcourse import data
-    from lmcourse.models.nnlm import NNLM, NNLMConfig, lm_eval_batches, lm_sum_loss
+    from lmcourse.models.nnlm import NNLM, NNLMConfig, lm_eval_batches, lm_loss
     from lmcourse.train import evaluate
 
     def ppl(model, split):
         batches = lm_eval_batches(data.lm_stream(split), model.config.context)
-        return {"ppl": perplexity(evaluate(model, batches, lm_sum_loss))}
+        return {"ppl": perplexity(evaluate(model, batches, lm_loss))}
 
     return _recipe("nnlm", NNLM_ARGS, lambda c: NNLM(NNLMConfig.from_dict(c)), ppl)
 
