@@ -207,16 +207,21 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
     return history, scores
 
 
-def soup(state_dicts):
-    """模型汤（uniform soup）：从同一个初始化微调出来的几个模型，逐个参数取平均，得到一个同样大小的模型。"""
+def _check_same_models(state_dicts):
+    """soup 的参数检查：非空的 state_dict 列表，参数名和形状都相同。"""
     check_type("state_dicts", state_dicts, (list, tuple), "state_dict 的列表")
     if not state_dicts:
         raise ValueError("参数 state_dicts 为空，至少要一个模型")
-    first = state_dicts[0]
     for i, sd in enumerate(state_dicts):
         check_type(f"state_dicts[{i}]", sd, dict, "state_dict")
-        if list(sd) != list(first) or any(sd[k].shape != first[k].shape for k in first):
+        if list(sd) != list(state_dicts[0]) or any(sd[k].shape != v.shape for k, v in state_dicts[0].items()):
             raise ValueError(f"参数 state_dicts 的第 {i} 个与第 0 个的参数名或形状不一致，不是同一种模型")
+
+
+def soup(state_dicts):
+    """模型汤（uniform soup）：从同一个初始化微调出来的几个模型，逐个参数取平均，得到一个同样大小的模型。"""
+    _check_same_models(state_dicts)
+    first = state_dicts[0]
     return {k: torch.stack([sd[k].double() for sd in state_dicts]).mean(0).to(v.dtype)   # 浮点参数取平均
             if v.is_floating_point() else v for k, v in first.items()}
 

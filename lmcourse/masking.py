@@ -8,13 +8,18 @@ from lmcourse.text import CharTokenizer, english_spans
 IGNORE_INDEX = -100  # labels 里不需要预测的位置（F.cross_entropy 的默认 ignore_index）
 
 
-def _check_ids(input_ids, tokenizer):
+def _check_ids(input_ids, tokenizer, p=None, ndim=None):
+    """公共入口的参数检查：id 张量（都在字表内；给了 ndim 时核对维数）、字表、比例 p。"""
     check_type("input_ids", input_ids, torch.Tensor, "torch.LongTensor")
     check_type("tokenizer", tokenizer, CharTokenizer, "CharTokenizer")
     if input_ids.dtype != torch.long:
         raise TypeError(f"参数 input_ids 应为整数（torch.long）张量，收到 {input_ids.dtype}")
+    if ndim is not None and input_ids.dim() != ndim:
+        raise ValueError(f"参数 input_ids 应为 {ndim} 维张量，收到形状 {tuple(input_ids.shape)}")
     if input_ids.numel() and (input_ids.min() < 0 or input_ids.max() >= len(tokenizer)):
         raise ValueError(f"参数 input_ids 含有字表之外的 id（字表大小 {len(tokenizer)}）")
+    if p is not None:
+        check_number("p", p, minimum=0, maximum=1)
 
 
 def _never_ids(tokenizer):
@@ -44,8 +49,7 @@ def mask_tokens(input_ids, tokenizer, p=0.15, generator=None):
     选中的 token 中 80% 换成 [MASK]、10% 换成随机普通字、10% 不变；labels 在选中处为原 id，其余为 -100。
     input_ids: (B, T) 或 (T,) 的 LongTensor。返回 (inputs, labels)，形状同 input_ids。
     """
-    _check_ids(input_ids, tokenizer)
-    check_number("p", p, minimum=0, maximum=1)
+    _check_ids(input_ids, tokenizer, p)
     chosen = (torch.rand(input_ids.shape, generator=generator) < p) & ~torch.isin(input_ids, _never_ids(tokenizer))
     return _replace(input_ids, chosen, torch.rand(input_ids.shape, generator=generator), tokenizer, generator)
 
@@ -129,7 +133,11 @@ def sample_permutation(ids, tokenizer, p=1 / 6, generator=None):
 
 
 # ---------- ERNIE：按短语、实体整段地遮 ----------
-def _check_spans(spans, B, T):
+def _check_spans(spans, input_ids, tokenizer, p):
+    """span_mask 的参数检查：input_ids (B, T)，spans 每行一组互不重叠、不含特殊 token 的 (start, end)。"""
+    _check_ids(input_ids, tokenizer, p, ndim=2)
+    B, T = input_ids.shape
+    special = torch.isin(input_ids, _never_ids(tokenizer))
     check_type("spans", spans, (list, tuple), "每行一个 (start, end) 列表")
     if len(spans) != B:
         raise ValueError(f"参数 spans 应有 {B} 行（与 batch 一致），收到 {len(spans)} 行")
@@ -143,6 +151,8 @@ def _check_spans(spans, B, T):
                 raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 超出了 0..{T}")
             if s < last:
                 raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 与前一段重叠")
+            if special[b, s:e].any():
+                raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 含有特殊 token")
             last = e
 
 
@@ -153,18 +163,12 @@ def span_mask(input_ids, spans, tokenizer, p=0.15, generator=None):
     10% 换成随机普通字、10% 不变；特殊 token 从不选中，也不能落在某一段里。
     input_ids: (B, T) 的 LongTensor。返回 (inputs, labels)，与 mask_tokens 相同。
     """
-    _check_ids(input_ids, tokenizer)
-    if input_ids.dim() != 2:
-        raise ValueError(f"参数 input_ids 应为 (B, T) 的二维张量，收到形状 {tuple(input_ids.shape)}")
-    check_number("p", p, minimum=0, maximum=1)
+    _check_spans(spans, input_ids, tokenizer, p)
     B, T = input_ids.shape
-    _check_spans(spans, B, T)
     special = torch.isin(input_ids, _never_ids(tokenizer))                # (B, T)
     unit = torch.arange(T).repeat(B, 1)                                   # (B, T) 每个位置所属单位的编号
     for b, row in enumerate(spans):
         for s, e in row:
-            if special[b, s:e].any():
-                raise ValueError(f"参数 spans[{b}] 里的 ({s}, {e}) 含有特殊 token")
             unit[b, s:e] = s
     u_pick = torch.rand(B, T, generator=generator)                         # 每个单位一个数，取单位开头那一格
     u_kind = torch.rand(B, T, generator=generator)

@@ -32,6 +32,26 @@ def _same(name_a, a, name_b, b, what="最后一维"):
         raise ValueError(f"参数 {name_a} 与 {name_b} 的{what}应相同，收到 {a} 和 {b}")
 
 
+def _check_score_args(kind, q, k, weight, w_q, w_k, v):
+    """score 的参数检查：各种打分要的张量都在、维数对得上。"""
+    check_choice("kind", kind, SCORE_KINDS)
+    _tensor("q", q, (1, 2, 3, 4))
+    _tensor("k", k, (2, 3, 4))
+    if kind in ("dot", "scaled_dot"):
+        _same("q", q.size(-1), "k", k.size(-1))
+    elif kind == "general":
+        _tensor("weight", weight, (2,))
+        if tuple(weight.shape) != (q.size(-1), k.size(-1)):
+            raise ValueError(f"参数 weight 的形状应为 {(q.size(-1), k.size(-1))}，收到 {tuple(weight.shape)}")
+    else:
+        for name, p, want in (("w_q", w_q, 2), ("w_k", w_k, 2), ("v", v, 1)):
+            _tensor(name, p, (want,))
+        _same("w_q", w_q.size(1), "q", q.size(-1), "输入维数")
+        _same("w_k", w_k.size(1), "k", k.size(-1), "输入维数")
+        _same("w_q", w_q.size(0), "w_k", w_k.size(0), "隐藏维数")
+        _same("w_q", w_q.size(0), "v", v.size(0), "隐藏维数")
+
+
 # ---------- 第 1 步：打分 ----------
 def score(q, k, kind="scaled_dot", weight=None, w_q=None, w_k=None, v=None, k_proj=None):
     """query 与 key 的相似度。q (..., Tq, dq)，k (..., Tk, dk) -> 分数 (..., Tq, Tk)。
@@ -43,26 +63,14 @@ def score(q, k, kind="scaled_dot", weight=None, w_q=None, w_k=None, v=None, k_pr
                 w_q: (h, dq)，w_k: (h, dk)，v: (h,)；等价于 vᵀ tanh(W [q; k])；
                 k_proj 是事先算好的 W_k k (..., Tk, h)（解码时每步都一样，不必重算）
     """
-    check_choice("kind", kind, SCORE_KINDS)
-    _tensor("q", q, (1, 2, 3, 4))
-    _tensor("k", k, (2, 3, 4))
+    _check_score_args(kind, q, k, weight, w_q, w_k, v)
     if q.dim() == 1:
         q = q.unsqueeze(0)                                   # 单个 query 当作 Tq = 1
     if kind in ("dot", "scaled_dot"):
-        _same("q", q.size(-1), "k", k.size(-1))
         s = q @ k.transpose(-2, -1)                          # (..., Tq, Tk)
         return s / math.sqrt(q.size(-1)) if kind == "scaled_dot" else s
     if kind == "general":
-        _tensor("weight", weight, (2,))
-        if tuple(weight.shape) != (q.size(-1), k.size(-1)):
-            raise ValueError(f"参数 weight 的形状应为 {(q.size(-1), k.size(-1))}，收到 {tuple(weight.shape)}")
         return q @ weight @ k.transpose(-2, -1)              # (..., Tq, Tk)
-    for name, p, want in (("w_q", w_q, 2), ("w_k", w_k, 2), ("v", v, 1)):
-        _tensor(name, p, (want,))
-    _same("w_q", w_q.size(1), "q", q.size(-1), "输入维数")
-    _same("w_k", w_k.size(1), "k", k.size(-1), "输入维数")
-    _same("w_q", w_q.size(0), "w_k", w_k.size(0), "隐藏维数")
-    _same("w_q", w_q.size(0), "v", v.size(0), "隐藏维数")
     hq = (q @ w_q.T).unsqueeze(-2)                           # (..., Tq, 1, h)
     hk = (k @ w_k.T if k_proj is None else k_proj).unsqueeze(-3)  # (..., 1, Tk, h)
     return torch.tanh(hq + hk) @ v                           # (..., Tq, Tk)
@@ -98,29 +106,35 @@ class Score(nn.Module):
 
 
 # ---------- 第 2 步：归一化 ----------
+def _check_softmax_args(scores, mask, temperature):
+    _tensor("scores", scores)
+    check_number("temperature", temperature, minimum=0, strict=True)
+    if mask is None:
+        return
+    _tensor("mask", mask)
+    try:
+        torch.broadcast_shapes(mask.shape, scores.shape)
+    except RuntimeError:
+        raise ValueError(f"参数 mask 的形状 {tuple(mask.shape)} 不能广播到分数的形状 {tuple(scores.shape)}") from None
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"参数 mask 应为布尔或浮点张量，收到 {mask.dtype}")
+
+
 def masked_softmax(scores, mask=None, temperature=1.0):
     """softmax(scores / temperature)，沿最后一维。
 
     mask 可广播到 scores：布尔张量 True 处不许看（权重为 0）；浮点张量加到分数上（-inf 即不许看）。
     一整行都不许看时，这一行的权重全为 0（torch.nn.MultiheadAttention 在这里给出 NaN）。
     """
-    _tensor("scores", scores)
-    check_number("temperature", temperature, minimum=0, strict=True)
+    _check_softmax_args(scores, mask, temperature)
     if temperature != 1.0:
         scores = scores / temperature
     if mask is None:
         return torch.softmax(scores, dim=-1)
-    _tensor("mask", mask)
-    try:
-        torch.broadcast_shapes(mask.shape, scores.shape)
-    except RuntimeError:
-        raise ValueError(f"参数 mask 的形状 {tuple(mask.shape)} 不能广播到分数的形状 {tuple(scores.shape)}") from None
     if mask.dtype == torch.bool:
         blocked, scores = mask, scores.masked_fill(mask, float("-inf"))
-    elif mask.is_floating_point():
+    else:                                                    # 浮点掩码：加到分数上
         blocked, scores = torch.isneginf(mask), scores + mask
-    else:
-        raise TypeError(f"参数 mask 应为布尔或浮点张量，收到 {mask.dtype}")
     dead = blocked.all(-1, keepdim=True)                     # 整行都不许看（在小的掩码上判断）
     if not dead.any():
         return torch.softmax(scores, dim=-1)
@@ -138,15 +152,19 @@ def attention(q, k, v, kind="scaled_dot", mask=None, temperature=1.0, **params):
     return weights @ v, weights                              # (..., Tq, dv)
 
 
+def _check_qkv(q, k, v):
+    for name, x in (("q", q), ("k", k), ("v", v)):
+        _tensor(name, x, (2, 3, 4))
+    _same("q", q.size(-1), "k", k.size(-1))
+    _same("k", k.size(-2), "v", v.size(-2), "长度（倒数第二维）")
+
+
 def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0):
     """softmax(q kᵀ / √d) v。q (..., Tq, d)，k (..., Tk, d)，v (..., Tk, dv)。
 
     返回 (输出 (..., Tq, dv), 权重 (..., Tq, Tk))；dropout_p > 0 时对权重做 dropout（训练用）。
     """
-    for name, x in (("q", q), ("k", k), ("v", v)):
-        _tensor(name, x, (2, 3, 4))
-    _same("q", q.size(-1), "k", k.size(-1))
-    _same("k", k.size(-2), "v", v.size(-2), "长度（倒数第二维）")
+    _check_qkv(q, k, v)
     scores = (q / math.sqrt(q.size(-1))) @ k.transpose(-2, -1)  # (..., Tq, Tk)  1. 打分
     weights = masked_softmax(scores, mask)                   # (..., Tq, Tk)  2. 归一化
     if dropout_p > 0:
@@ -289,6 +307,19 @@ def _has_dead_rows(mask):
 
 
 # ---------- 注意力池化 ----------
+def _positive(**values):
+    """核对各个整数参数都 ≥ 1，按原顺序返回。"""
+    return tuple(check_int(name, v, minimum=1) for name, v in values.items())
+
+
+def _check_pool_inputs(x, padding_mask):
+    _tensor("x", x, (3,))
+    if padding_mask is not None:
+        _tensor("padding_mask", padding_mask, (2,))
+        if padding_mask.shape != x.shape[:2]:
+            raise ValueError(f"参数 padding_mask 的形状应为 {tuple(x.shape[:2])}，收到 {tuple(padding_mask.shape)}")
+
+
 class AttentionPooling(nn.Module):
     """注意力池化：把序列 (B, T, D) 加权求和成向量，权重由可学习的 query（上下文向量）决定。
 
@@ -298,21 +329,16 @@ class AttentionPooling(nn.Module):
 
     def __init__(self, dim, hidden_dim=None, num_queries=1):
         super().__init__()
-        check_int("dim", dim, minimum=1)
-        hidden_dim = check_int("hidden_dim", hidden_dim if hidden_dim is not None else dim, minimum=1)
-        check_int("num_queries", num_queries, minimum=1)
+        hidden_dim = _positive(dim=dim, hidden_dim=dim if hidden_dim is None else hidden_dim, num_queries=num_queries)[1]
         self.proj = nn.Linear(dim, hidden_dim)                        # W, b
         self.query = nn.Parameter(torch.randn(num_queries, hidden_dim) / math.sqrt(hidden_dim))  # (r, h)
 
     def forward(self, x, padding_mask=None):
         """x (B, T, D)；padding_mask (B, T)，True 处是填充。返回 (池化结果 (B, r·D), 权重 (B, r, T))。"""
-        _tensor("x", x, (3,))
+        _check_pool_inputs(x, padding_mask)
         keys = torch.tanh(self.proj(x))                               # (B, T, h)
         scores = self.query @ keys.transpose(1, 2)                    # (B, r, T)
         if padding_mask is not None:
-            _tensor("padding_mask", padding_mask, (2,))
-            if padding_mask.shape != x.shape[:2]:
-                raise ValueError(f"参数 padding_mask 的形状应为 {tuple(x.shape[:2])}，收到 {tuple(padding_mask.shape)}")
             padding_mask = padding_mask.unsqueeze(1)                  # (B, 1, T)
         weights = masked_softmax(scores, padding_mask)                # (B, r, T)
         return (weights @ x).flatten(1), weights                      # (B, r·D), (B, r, T)

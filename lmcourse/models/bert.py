@@ -97,6 +97,14 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(x))
 
 
+def _check_input_ids(input_ids, max_len):
+    check_type("input_ids", input_ids, torch.Tensor, "torch.LongTensor")
+    if input_ids.dim() != 2:
+        raise ValueError(f"参数 input_ids 应为 (B, T) 的二维张量，收到形状 {tuple(input_ids.shape)}")
+    if input_ids.size(1) > max_len:
+        raise ValueError(f"参数 input_ids 的长度 {input_ids.size(1)} 超过 max_position_embeddings={max_len}")
+
+
 class BertModel(nn.Module):
     """BERT 主体。forward 返回 (sequence_output (B, T, H), pooled_output (B, H))。"""
 
@@ -120,12 +128,7 @@ class BertModel(nn.Module):
 
         need_weights=True 时另返回每层各头的注意力权重列表 [(B, A, T, T)]。
         """
-        check_type("input_ids", input_ids, torch.Tensor, "torch.LongTensor")
-        if input_ids.dim() != 2:
-            raise ValueError(f"参数 input_ids 应为 (B, T) 的二维张量，收到形状 {tuple(input_ids.shape)}")
-        if input_ids.size(1) > self.config.max_position_embeddings:
-            raise ValueError(f"参数 input_ids 的长度 {input_ids.size(1)} 超过 "
-                             f"max_position_embeddings={self.config.max_position_embeddings}")
+        _check_input_ids(input_ids, self.config.max_position_embeddings)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         pad = None if attention_mask is None else attention_mask == 0                  # (B, T)，True = 填充

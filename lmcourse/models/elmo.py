@@ -72,8 +72,7 @@ class BiLM(nn.Module):
 
     def directions(self, x, lengths=None):
         """x (B, T) -> 字向量 (B, T, d)，前向各层 [(B, T, d)]，后向各层 [(B, T, d)]（已对齐回原顺序）。"""
-        if not isinstance(x, torch.Tensor) or x.dim() != 2:
-            raise ValueError(f"参数 x 应为 (B, T) 的 id 张量，收到 {getattr(x, 'shape', type(x).__name__)}")
+        _check_ids_2d(x)
         if lengths is None:
             lengths = torch.full((x.size(0),), x.size(1), device=x.device)
         e = self.embed(x)                                               # (B, T, d)
@@ -100,6 +99,17 @@ class BiLM(nn.Module):
         return loss_f, loss_b
 
 
+def _check_ids_2d(x):
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"参数 x 应为 (B, T) 的 id 张量，收到 {getattr(x, 'shape', type(x).__name__)}")
+
+
+def _check_layers(layers, n):
+    check_type("layers", layers, torch.Tensor, "torch.Tensor")
+    if layers.size(0) != n:
+        raise ValueError(f"参数 layers 的第 0 维应为层数 {n}，收到 {layers.size(0)}")
+
+
 class ScalarMix(nn.Module):
     """ELMo 的任务相关加权：γ Σ_j softmax(w)_j h_j。w 初始全 0（各层等权），γ 初始 1。"""
 
@@ -115,9 +125,7 @@ class ScalarMix(nn.Module):
 
     def forward(self, layers):
         """layers (L+1, ..., D) -> (..., D)。"""
-        check_type("layers", layers, torch.Tensor, "torch.Tensor")
-        if layers.size(0) != self.w.numel():
-            raise ValueError(f"参数 layers 的第 0 维应为层数 {self.w.numel()}，收到 {layers.size(0)}")
+        _check_layers(layers, self.w.numel())
         return self.gamma * torch.tensordot(self.weights, layers, dims=1)   # Σ_j s_j h_j
 
 

@@ -35,6 +35,13 @@ class KnowledgeFusionConfig(Config):
                              f"应能被 token_heads / entity_heads（{self.token_heads} / {self.entity_heads}）整除")
 
 
+def _check_fusion_inputs(tokens, entities, has_entity):
+    B, T, _ = tokens.shape
+    if entities.shape[:2] != (B, T) or has_entity.shape != (B, T) or has_entity.dtype != torch.bool:
+        raise ValueError(f"参数 entities / has_entity 应为 ({B}, {T}, E) / ({B}, {T}) 的布尔张量，"
+                         f"收到 {tuple(entities.shape)} / {tuple(has_entity.shape)} {has_entity.dtype}")
+
+
 class KnowledgeFusion(nn.Module):
     """一层知识融合：输入输出都是 (字的表示 (B, T, H), 实体的表示 (B, T, E))。
 
@@ -53,10 +60,7 @@ class KnowledgeFusion(nn.Module):
         self.out_entity = nn.Linear(H, E)                  # W_e、b_e
 
     def forward(self, tokens, entities, has_entity):
-        B, T, H = tokens.shape
-        if entities.shape[:2] != (B, T) or has_entity.shape != (B, T) or has_entity.dtype != torch.bool:
-            raise ValueError(f"参数 entities / has_entity 应为 ({B}, {T}, E) / ({B}, {T}) 的布尔张量，"
-                             f"收到 {tuple(entities.shape)} / {tuple(has_entity.shape)} {has_entity.dtype}")
+        _check_fusion_inputs(tokens, entities, has_entity)
         w, _ = self.token_attn(tokens, tokens, tokens, need_weights=False)              # (B, T, H) 字看字
         blocked = ~has_entity & has_entity.any(1, keepdim=True)                         # 一个实体都没有的行不挡（结果不用）
         e, _ = self.entity_attn(entities, entities, entities, key_padding_mask=blocked, need_weights=False)

@@ -33,6 +33,11 @@ class NNLMConfig(Config):
         check_number("config.dropout", self.dropout, minimum=0, maximum=0.99)
 
 
+def _check_context(context, n):
+    if context.dim() != 2 or context.size(1) != n:
+        raise ValueError(f"参数 context 的形状应为 (B, {n})，收到 {tuple(context.shape)}")
+
+
 class NNLM(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -45,8 +50,7 @@ class NNLM(nn.Module):
 
     def forward(self, context):
         """context: (B, n-1) 的字 id -> logits (B, V)。"""
-        if context.dim() != 2 or context.size(1) != self.config.context:
-            raise ValueError(f"参数 context 的形状应为 (B, {self.config.context})，收到 {tuple(context.shape)}")
+        _check_context(context, self.config.context)
         x = self.embed(context).flatten(1)           # (B, (n-1)·m)
         h = torch.tanh(self.hidden(self.drop(x)))    # (B, h)
         logits = self.out(self.drop(h))              # (B, V)

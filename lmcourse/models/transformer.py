@@ -14,16 +14,20 @@ from lmcourse._check import Config, check_choice, check_int, check_number, check
 from lmcourse.models.attention import MultiHeadAttention, causal_mask
 
 
+def _check_pe_size(max_len, d_model):
+    check_int("max_len", max_len, minimum=1)
+    check_int("d_model", d_model, minimum=2)
+    if d_model % 2:
+        raise ValueError(f"参数 d_model 应为偶数（正弦、余弦成对出现），收到 {d_model}")
+
+
 def sinusoidal_encoding(max_len, d_model, base=10000.0, dtype=None):
     """正弦 / 余弦位置编码，形状 (max_len, d_model)，类型 dtype（默认为 torch 的默认浮点类型）。
 
     PE(pos, 2i) = sin(pos / base^(2i/d_model))，PE(pos, 2i+1) = cos(pos / base^(2i/d_model))。
     d_model 须为正偶数。
     """
-    check_int("max_len", max_len, minimum=1)
-    check_int("d_model", d_model, minimum=2)
-    if d_model % 2:
-        raise ValueError(f"参数 d_model 应为偶数（正弦、余弦成对出现），收到 {d_model}")
+    _check_pe_size(max_len, d_model)
     pos = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)        # (L, 1)
     two_i = torch.arange(0, d_model, 2, dtype=torch.float64)            # (d/2,)
     angle = pos / base ** (two_i / d_model)                             # (L, d/2)
@@ -57,6 +61,13 @@ def _check_seq(name, x, d_model):
     check_type(name, x, torch.Tensor, "torch.Tensor")
     if x.dim() != 3 or x.size(-1) != d_model:
         raise ValueError(f"参数 {name} 应为 (B, T, {d_model}) 的三维张量（批在前），收到形状 {tuple(x.shape)}")
+
+
+def _check_pair(tgt, memory, d_model):
+    _check_seq("tgt", tgt, d_model)
+    _check_seq("memory", memory, d_model)
+    if tgt.size(0) != memory.size(0):
+        raise ValueError(f"参数 tgt 与 memory 的批大小应相同，收到 {tgt.size(0)} 和 {memory.size(0)}")
 
 
 class TransformerEncoderLayer(nn.Module):
@@ -156,11 +167,7 @@ class TransformerDecoderLayer(nn.Module):
         tgt_mask (T, T)（通常是因果掩码）、memory_mask (T, S)；两个 key_padding_mask 分别是 (B, T)、(B, S)。
         need_weights=True 时另返回 (自注意力权重 (B, H, T, T), 交叉注意力权重 (B, H, T, S))。
         """
-        E = self.self_attn.embed_dim
-        _check_seq("tgt", tgt, E)
-        _check_seq("memory", memory, E)
-        if tgt.size(0) != memory.size(0):
-            raise ValueError(f"参数 tgt 与 memory 的批大小应相同，收到 {tgt.size(0)} 和 {memory.size(0)}")
+        _check_pair(tgt, memory, self.self_attn.embed_dim)
         if tgt_is_causal and tgt_mask is None:
             tgt_mask = causal_mask(tgt.size(1), device=tgt.device)
         x = tgt                                                          # (B, T, E)
