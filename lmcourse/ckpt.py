@@ -15,7 +15,7 @@ from lmcourse._check import check_choice
 
 DIR = Path(__file__).parent / "checkpoints"
 # 检查点名 -> 它的字表："lm" 是人民日报的字表（data.lm_tokenizer），"bert" 是含评论的字表（data.bert_tokenizer）。
-# 每个名字在 lmcourse/recipes/ 里有一个配方（RECIPES，键与这里一致）。
+# 每个名字在仓库的 recipes/ 里有一个配方（recipes.RECIPES，键与这里一致；配方不随包安装）。
 CHECKPOINTS = MappingProxyType({"nnlm": "lm", "lstm_lm": "lm", "elmo": "lm", "bert_news": "bert", "bert_sentiment": "bert",
                "gpt_news": "lm", "gpt_sentiment": "lm", "xlnet_news": "bert", "xlnet_sentiment": "bert",
                "ernie_news": "bert", "ernie_tasks": "bert", "frozen_sentiment": "lm"})
@@ -77,7 +77,15 @@ def load(name, build):
     return model.eval(), meta
 
 
-if __name__ == "__main__":                     # python -m lmcourse.ckpt NAME|all：配方在上一层，命令行在那里
-    from lmcourse.recipes.__main__ import main
-
+if __name__ == "__main__":    # python -m lmcourse.ckpt NAME|all：配方在仓库的 recipes/ 里（不随包安装），命令行也在那里
+    ROOT = Path(__file__).resolve().parents[1]
+    if (ROOT / "recipes" / "__init__.py").is_file() and str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))           # 从仓库的任何目录运行都找得到 recipes
+    try:
+        from recipes.__main__ import main
+    except ModuleNotFoundError as e:
+        if e.name not in ("recipes", "recipes.__main__"):
+            raise
+        print("重建检查点要用配方，配方在本书仓库的 recipes/ 目录里，不随 lmcourse 安装：请在仓库里运行这条命令", file=sys.stderr)
+        sys.exit(2)
     sys.exit(main())

@@ -1,6 +1,7 @@
-"""BERT / GPT / XLNet 微调做评论情感分类：预处理、按长度分桶的批次、数据增强、微调（用 train.fit），以及命名实体识别的小工具。
+"""BERT / GPT / XLNet 微调做评论情感分类：预处理、按长度分桶的批次、数据增强、微调（用 train.fit），命名实体识别的小工具，
+以及把冻结的语言模型表示当特征（review_features）。
 
-检查点 bert_sentiment 的配方（技巧逐项对比 + 最终模型）在 lmcourse/recipes/bert.py。
+检查点 bert_sentiment 的配方（技巧逐项对比 + 最终模型）在仓库的 recipes/bert.py。
 """
 import math
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ import torch.nn.functional as F
 from lmcourse import ckpt
 from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.bert import POOLINGS, BertConfig, BertForSequenceClassification, collate, encode_pair
-from lmcourse.text import normalize_numbers
+from lmcourse.models.elmo import encode_texts
+from lmcourse.text import normalize_numbers, pad_batch
 
 MAX_LEN = 128
 
@@ -114,7 +116,7 @@ class FineTuneConfig(Config):
     augment: bool = False         # 训练时一半的批次换成增强过的文本
     init: str = "news"            # 权重的来源：news = bert_news 预训练的权重；scratch = 随机初始化
     epochs: float = 1.0
-    lr: float = 1e-3              # 3e-4 在 0.3 轮之内学得太慢（试验见 lmcourse/recipes/bert.py）
+    lr: float = 1e-3              # 3e-4 在 0.3 轮之内学得太慢（试验见仓库的 recipes/bert.py）
     batch_size: int = 32
     aux_lm: float = 0.0           # GPT-1：分类损失再加 aux_lm 倍的语言模型损失（论文取 0.5）；BERT 不用
 
@@ -290,7 +292,29 @@ def span_f1(gold, pred):
     return precision, recall, 2 * precision * recall / max(precision + recall, 1e-12)
 
 
-# ---------- 检查点：python -m lmcourse.ckpt bert_sentiment（配方见 lmcourse/recipes/bert.py） ----------
+# ---------- 冻结的表示当特征：第 11 章和 frozen_sentiment 检查点 ----------
+def review_features(kind, model, tokenizer, texts, batch_size=64):
+    """冻结的表示在每条评论上取平均：lstm 取顶层隐藏状态 (N, H)；elmo 取 L+1 层各自的平均再拼接 (N, (L+1)·2d)。"""
+    check_choice("kind", kind, ("lstm", "elmo"))
+    if kind == "elmo":                                                  # 分块编码、当场取平均，不同时存下每个字的向量
+        return torch.stack([r.mean(1).flatten() for i in range(0, len(texts), 1024)
+                            for r in encode_texts(model, tokenizer, texts[i:i + 1024], batch_size)])
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))       # 按长度分批，少算填充
+    out = [None] * len(texts)
+    with torch.no_grad():
+        for k in range(0, len(order), batch_size):
+            idx = order[k:k + batch_size]
+            x, lengths = pad_batch([tokenizer.encode(texts[i]) or [tokenizer.unk_id] for i in idx], tokenizer.pad_id)
+            h, _ = model.features(x)                                    # (B, T, H)：从左到右，右侧的填充不影响前面
+            mask = (torch.arange(x.size(1)) < lengths[:, None]).float()  # (B, T)
+            pooled = (h * mask[..., None]).sum(1) / lengths[:, None]     # (B, H)
+            for b, i in enumerate(idx):
+                out[i] = pooled[b]
+    return torch.stack(out)
+
+
+# ---------- 检查点：python -m lmcourse.ckpt bert_sentiment（配方见仓库的 recipes/bert.py） ----------
 def from_checkpoint():
     """载入最终的情感分类模型，返回 (BertForSequenceClassification, meta)。"""
     def build(meta):

@@ -78,3 +78,27 @@ def best_threshold(y_true, scores, metric="f1"):
         thresholds, values = thresholds[1:][::-1], values[1:][::-1]         # 去掉“全判为负”，改成从小到大
     best = int(np.argmax(values))
     return float(thresholds[best]), float(values[best])
+
+
+# ---------- 计算量：第 8、11 章按运算数比较模型 ----------
+def flops_per_token(model_config, kind, seq_len=256, tail_share=None):
+    """训练时每个字的浮点运算数：前向 + 反向 ≈ 3 × 前向，前向的每次乘加算 2 次运算，只数矩阵乘法。
+
+    gpt：每层 12·C² 个权重（注意力 4C²、前馈 8C²），注意力的打分与加权每个字平均看 T/2 个字（2·(T/2)·C），
+    输出层 C·V。lstm：4 个门 4·H·(E + H)，自适应 softmax 的头部 H·(cutoff₀ + 簇数)；
+    尾部簇只对落在簇里的字计算，tail_share 是各簇的字在训练数据里所占的比例（不给时按全算，是上界）。
+    """
+    if kind == "gpt":
+        C, L, V = model_config["n_embd"], model_config["n_layer"], model_config["vocab_size"]
+        macs = L * (12 * C * C + 2 * (seq_len // 2) * C) + C * V
+    elif kind == "lstm":
+        E, H, V = model_config["embed_dim"], model_config["hidden_dim"], model_config["vocab_size"]
+        edges = list(model_config["cutoffs"]) + [V]
+        share = tail_share or [1.0] * (len(edges) - 1)
+        macs = 4 * H * (E + H) + H * (edges[0] + len(edges) - 1)
+        for i in range(len(edges) - 1):                  # 第 i 个尾部簇：先降到 H / 4^(i+1) 维，再打簇里的字
+            d = H // (4 ** (i + 1))
+            macs += share[i] * (H * d + d * (edges[i + 1] - edges[i]))
+    else:
+        raise ValueError(f"参数 kind 应为 gpt 或 lstm，收到 {kind!r}")
+    return 6 * macs

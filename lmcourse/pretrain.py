@@ -1,7 +1,9 @@
 """预训练命令：python -m lmcourse.pretrain MODEL --preset P --corpus C --steps N --out DIR …
 
-这个文件只管命令本身：模型表（尺寸在各模型文件的 SIZES 里）、目标的工厂、参数、多进程的设置和整个流程；
+这个文件只管命令本身：模型表（尺寸在各模型文件的 SIZES 里）、目标的工厂、参数、多进程的设置和整个流程，
+外加 BERT 结构的模型被遮字困惑度的评估口径（masked_metrics）；
 流式的数据管道（语料 → 定长的块 → 每个进程的批次）在 lmcourse/data/stream.py，训练循环在 lmcourse/train.py。
+命令的设置也可以写成数据：Command（字段与命令行参数一一对应），仓库的配方（recipes/）就这样记下每个检查点的命令。
 同一条命令从笔记本电脑的 CPU 跑到 GPU 集群：在 torchrun 下自动用 DistributedDataParallel
 （CPU 用 gloo，GPU 用 NCCL），每个进程只取全局批次里属于自己的那几个样本。
 第 e 个块的掩码只由 (种子, e) 决定，所以同样的种子、全局批大小和 dropout=0 时，进程数不影响结果。
@@ -14,16 +16,18 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
 from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from lmcourse import data, num_threads, objectives, set_seed
-from lmcourse._check import check_choice, check_int
+from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.ckpt import vocab_hash
+from lmcourse.metrics import perplexity
 # 命令的数据管道；各章也从这里取 pretrain.Batches、pretrain.pack 等
 from lmcourse.data.stream import (CORPORA, Batches, block_stream, check_corpus, corpus_lines,  # noqa: F401
                                   eval_batches, pack)
@@ -93,6 +97,41 @@ def make_objective(name, tokenizer, model_config, mask_prob=0.15, total_examples
         tokenizer, model_config, mask_prob, total_examples)
 
 
+# ---------- 评估：被遮字的困惑度（第 7、11 章和各 BERT 结构的检查点用同一个口径） ----------
+def masked_metrics(model, split, mask_prob=0.15, corpus="news", by_input=False):
+    """语料（默认人民日报）某个划分上的掩码字困惑度与准确率：按原顺序打包成 128 字的块，掩码用固定种子，全部块都算。
+
+    指标算的是按 80/10/10 选中的全部位置。by_input=True 时在同一遍里另按输入在该位置显示的是什么分开统计：
+    "mask"（换成了 [MASK]）、"random"（换成了随机字）、"same"（原字不变），各给 share / ppl / acc。
+    """
+    tok = data.bert_tokenizer()
+    objective = objectives.get("mlm", tokenizer=tok, p=mask_prob)
+    batches = eval_batches(objective, tok, True, 128, split=split, blocks=10 ** 9, corpus=corpus)
+    if not by_input:
+        m = objective.metrics(model, batches)
+        return {"mlm_ppl": m["valid_ppl"], "mlm_acc": m["valid_acc"]}
+    sums = {k: [0, 0, 0.0] for k in ("mask", "random", "same")}     # 位置数、猜对数、损失之和
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for b in batches:
+            picked = b["mlm_labels"] != -100
+            logits, _ = model(b["input_ids"], b["token_type_ids"], None, picked)
+            target, shown = b["mlm_labels"][picked], b["input_ids"][picked]
+            nll = F.cross_entropy(logits, target, reduction="none")
+            hit = logits.argmax(-1) == target
+            is_mask, is_same = shown == tok.mask_id, shown == target
+            for k, m in (("mask", is_mask), ("same", is_same), ("random", ~is_mask & ~is_same)):
+                sums[k][0] += int(m.sum())
+                sums[k][1] += int(hit[m].sum())
+                sums[k][2] += float(nll[m].sum())
+    model.train(was)
+    n = sum(v[0] for v in sums.values())
+    out = {"mlm_ppl": perplexity(sum(v[2] for v in sums.values()) / n), "mlm_acc": sum(v[1] for v in sums.values()) / n}
+    out["by_input"] = {k: {"share": c / n, "ppl": perplexity(s / c), "acc": h / c} for k, (c, h, s) in sums.items()}
+    return out
+
+
 # ---------- 命令行 ----------
 
 class _Parser(argparse.ArgumentParser):
@@ -130,22 +169,67 @@ def parser():
     return p
 
 
+@dataclass(frozen=True)
+class Command(Config):
+    """一条预训练命令的设置：字段与 parser() 的参数一一对应（名字、默认值相同），只少了 --out、--resume、--quiet。
+
+    配方把命令写成常量，变体用 dataclasses.replace 得到；argv() 给出命令行参数，
+    例如 run(command.argv() + ["--out", DIR])。构造时就检查各项设置（与命令行同一份检查）。
+    """
+
+    model: str
+    preset: str = "small"
+    objective: str | None = None
+    corpus: str = "news"
+    steps: int = 1000
+    batch_size: int = 64
+    accum: int = 1
+    seq_len: int = 128
+    lr: float = 1e-3
+    warmup: float = 0.05
+    schedule: str = "linear"
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    mask_prob: float = 0.15
+    post_ln: bool = False
+    seed: int = 0
+    eval_every: int | None = None
+    threads: int | None = None
+    init: str | None = None
+
+    def __post_init__(self):
+        check_settings(self)
+
+    def argv(self):
+        """命令行参数的列表：[model, "--preset", "small", …]；值为 None 或 False 的项不写，True 写成单独的开关。"""
+        argv = [self.model]
+        for f in fields(self)[1:]:
+            value, flag = getattr(self, f.name), "--" + f.name.replace("_", "-")
+            if value is True:
+                argv.append(flag)
+            elif value is not None and value is not False:
+                argv += [flag, str(value)]
+        return argv
+
+
 # 续训（--resume）时必须与第一次相同的参数；--steps（可以接着多训几步）、--eval-every、--threads、--quiet 可以改
 FIXED_ON_RESUME = ("model", "preset", "objective", "corpus", "batch_size", "accum", "seq_len", "lr", "warmup",
                    "schedule", "weight_decay", "dropout", "mask_prob", "post_ln", "seed", "init")
 
 
-def check_args(args, world=1):
-    """在动任何文件之前检查参数；出错抛 ValueError（命令行里变成一行中文报错）。"""
+def check_settings(args):
+    """命令的设置本身（不看文件、目录和进程数）：check_args 与 Command 共用这一份检查。"""
     check_choice("model", args.model, tuple(MODELS))
     check_choice("preset", args.preset, PRESETS)
     if args.objective is not None:
         check_choice("objective", args.objective, tuple(objectives.OBJECTIVES))
+    check_type("corpus", args.corpus, str, "字符串（语料名或文本文件路径）")
     check_choice("schedule", args.schedule, SCHEDULES)
     for name in ("steps", "batch_size", "seq_len", "accum"):
         check_int(name, getattr(args, name), minimum=1)
-    if args.batch_size % world:
-        raise ValueError(f"参数 batch_size={args.batch_size} 应能被进程数 {world} 整除")
+    check_int("seed", args.seed, minimum=0)
+    for name in ("lr", "warmup", "weight_decay", "dropout", "mask_prob"):
+        check_number(name, getattr(args, name))
     if not 0 <= args.dropout < 1:
         raise ValueError(f"参数 dropout 应在 [0, 1) 内，收到 {args.dropout}")
     if not args.lr > 0:
@@ -156,9 +240,19 @@ def check_args(args, world=1):
         raise ValueError(f"参数 warmup 应不小于 0，收到 {args.warmup}")
     if not args.weight_decay >= 0:
         raise ValueError(f"参数 weight_decay 应不小于 0，收到 {args.weight_decay}")
+    check_type("post_ln", args.post_ln, bool, "布尔值")
     for name in ("eval_every", "threads"):
         if getattr(args, name) is not None:
             check_int(name, getattr(args, name), minimum=1)
+    if args.init is not None:
+        check_type("init", args.init, str, "字符串（检查点名或目录）")
+
+
+def check_args(args, world=1):
+    """在动任何文件之前检查参数；出错抛 ValueError（命令行里变成一行中文报错）。"""
+    check_settings(args)
+    if args.batch_size % world:
+        raise ValueError(f"参数 batch_size={args.batch_size} 应能被进程数 {world} 整除")
     check_corpus(args.corpus)
     if args.init is not None:
         init_state(args.init)

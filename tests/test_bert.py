@@ -163,7 +163,7 @@ def test_classifier_checks(tok):
 def test_masked_metrics_by_input():
     # 按输入分开统计的那一遍，合起来要与默认的整体指标一致；三种位置约 80/10/10
     from lmcourse import data
-    from lmcourse.recipes.bert import masked_metrics
+    from lmcourse.pretrain import masked_metrics
 
     torch.manual_seed(0)
     model = BertForPreTraining(BertConfig(vocab_size=len(data.bert_tokenizer()), hidden_size=16, num_hidden_layers=1,

@@ -352,12 +352,14 @@ def test_cutoffs_are_checked():
 
 
 # 包内的层次：每个模块只导入同层或下层的模块（__main__ 里的命令行除外），所以没有导入环。
+# 最上面一层是仓库里的配方 recipes/：它不在 lmcourse/ 里、不随包安装，包里的模块一处也不导入它。
 LAYERS = [("lmcourse", "lmcourse._check", "lmcourse.timing", "lmcourse.text", "lmcourse.metrics", "lmcourse.viz"),
           ("lmcourse.data", "lmcourse.data.synthetic", "lmcourse.ckpt", "lmcourse.masking"),
           ("lmcourse.models",),
           ("lmcourse.objectives", "lmcourse.train"),
           ("lmcourse.finetune", "lmcourse.pretrain"),
-          ("lmcourse.recipes", "lmcourse.widgets")]
+          ("lmcourse.widgets",),
+          ("recipes",)]
 
 
 def _layer(module):
@@ -368,11 +370,12 @@ def _layer(module):
 
 
 def _imports():
-    """(模块, 它导入的 lmcourse 模块) 的全部边，含函数里的导入，不含 if __name__ == "__main__" 里的。"""
+    """(模块, 它导入的 lmcourse 或 recipes 模块) 的全部边（lmcourse/ 与 recipes/ 里的每个文件），
+    含函数里的导入，不含 if __name__ == "__main__" 里的。"""
     import ast
 
     edges = set()
-    for path in (ROOT / "lmcourse").rglob("*.py"):
+    for path in [*(ROOT / "lmcourse").rglob("*.py"), *(ROOT / "recipes").rglob("*.py")]:
         parts = list(path.relative_to(ROOT).with_suffix("").parts)
         module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -388,7 +391,7 @@ def _imports():
             else:
                 continue
             for t in targets:
-                if t.startswith("lmcourse"):
+                if t.split(".")[0] in ("lmcourse", "recipes"):
                     if t.count(".") == 1 and t.split(".")[1] in ("set_seed", "num_threads", "get_device"):
                         t = "lmcourse"
                     edges.add((module, t))
@@ -397,7 +400,9 @@ def _imports():
 
 def test_imports_only_run_down_the_layers():
     edges = _imports()
-    assert ("lmcourse.ckpt", "lmcourse.recipes") not in edges and len(edges) > 50
+    assert len(edges) > 50 and ("recipes.bert", "lmcourse.pretrain") in edges      # 两个目录都扫到了
+    into_recipes = sorted((a, b) for a, b in edges if b.split(".")[0] == "recipes" and a.split(".")[0] == "lmcourse")
+    assert into_recipes == [], f"包里导入了仓库的配方：{into_recipes}"
     up = sorted((a, b) for a, b in edges if _layer(b) > _layer(a))
     assert up == [], f"往上层导入：{up}"
     graph = {}
@@ -419,3 +424,14 @@ def test_imports_only_run_down_the_layers():
 
     for m in sorted(graph):
         visit(m, [])
+
+
+def test_recipes_live_outside_the_installed_package():
+    """配方、实验格子和缓存在仓库的 recipes/ 里：不在 lmcourse/ 下，pyproject 的 packages.find 也不收它。"""
+    import fnmatch
+    import tomllib
+
+    assert (ROOT / "recipes" / "__init__.py").is_file() and not (ROOT / "lmcourse" / "recipes").exists()
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]["find"]
+    assert any(fnmatch.fnmatch("lmcourse.models", p) for p in find["include"])
+    assert not any(fnmatch.fnmatch(m, p) for m in ("recipes", "recipes.bert") for p in find["include"])

@@ -228,3 +228,48 @@ def test_batches_check_their_arguments():
         pretrain.Batches(obj, "news", tok, normalize=True, batch_size=8, seq_len="32", seed=0)
     with pytest.raises(ValueError, match="corpus"):
         pretrain.Batches(obj, "wiki", tok, normalize=True, batch_size=8, seq_len=32, seed=0)
+
+
+# ---------- Command：配方把命令写成数据 ----------
+def test_command_fields_and_defaults_are_the_parser_options():
+    """Command 的字段与 parser() 的参数同名、同序、同默认值（--out、--resume、--quiet 除外），两者分不开。"""
+    import dataclasses
+
+    parsed = vars(pretrain.parser().parse_args(["bert", "--out", "x"]))
+    options = {k: v for k, v in parsed.items() if k not in ("out", "resume", "quiet")}
+    assert [f.name for f in dataclasses.fields(pretrain.Command)] == list(options)
+    assert dataclasses.fields(pretrain.Command)[0].default is dataclasses.MISSING     # model 必须给出
+    assert dataclasses.asdict(pretrain.Command("bert")) == options
+    with pytest.raises(TypeError):
+        pretrain.Command()
+
+
+def test_command_argv_round_trips_through_the_parser():
+    import dataclasses
+
+    c = pretrain.Command("ernie", preset="tiny", objective="mlm", corpus="reviews", steps=7, batch_size=4, accum=2,
+                         seq_len=32, lr=3e-4, warmup=0.25, schedule="cosine", weight_decay=0.0, dropout=0.0,
+                         mask_prob=0.3, post_ln=True, seed=5, eval_every=3, threads=2, init="bert_news")
+    default = pretrain.Command("bert")
+    assert all(getattr(c, f.name) != getattr(default, f.name) for f in dataclasses.fields(c))   # 每一项都不是默认值
+    parsed = vars(pretrain.parser().parse_args(c.argv() + ["--out", "x"]))
+    assert {k: parsed[k] for k in dataclasses.asdict(c)} == dataclasses.asdict(c)
+    assert c.argv()[:3] == ["ernie", "--preset", "tiny"] and "--post-ln" in c.argv() and "True" not in c.argv()
+    plain = default.argv()                                           # None 与 False 的项不写
+    assert plain[0] == "bert" and not {"--objective", "--post-ln", "--eval-every", "--threads", "--init"} & set(plain)
+    assert dataclasses.replace(default, steps=9).argv()[plain.index("--steps") + 1] == "9"
+
+
+def test_command_checks_its_settings():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="model"):
+        pretrain.Command("t5")
+    with pytest.raises(TypeError, match="steps"):
+        pretrain.Command("bert", steps="10")
+    with pytest.raises(ValueError, match="dropout"):
+        pretrain.Command("bert", dropout=1.0)
+    with pytest.raises(ValueError, match="schedule"):
+        dataclasses.replace(pretrain.Command("bert"), schedule="step")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pretrain.Command("bert").steps = 3

@@ -33,7 +33,7 @@ def main():
         nbval_twice(sys.argv[2:])
         return
     chapters = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "chapters").glob("*.ipynb"))
-    run("ruff: 静态检查", [BIN / "ruff", "check", "lmcourse", "tools", "tests"])
+    run("ruff: 静态检查", [BIN / "ruff", "check", "lmcourse", "recipes", "tools", "tests"])
     run("pytest: lmcourse", [BIN / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], ok=(0, 5))
     if chapters:
         nbval_twice(chapters)

@@ -303,7 +303,7 @@ def collate(rows, pad_id):
     return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
 
 
-# ---------- 检查点：python -m lmcourse.ckpt bert_news（配方见 lmcourse/recipes/bert.py） ----------
+# ---------- 检查点：python -m lmcourse.ckpt bert_news（配方见仓库的 recipes/bert.py） ----------
 def from_checkpoint(name="bert_news"):
     """载入随包分发的小 BERT 预训练检查点，返回 (BertForPreTraining, meta)。"""
     return ckpt.load(name, lambda meta: BertForPreTraining(BertConfig.from_dict(meta["config"])))

@@ -175,7 +175,7 @@ def perplexities(model, stream, seq_len=128, batch_size=32):
     return perplexity(tot_f / len(chunks)), perplexity(tot_b / len(chunks))
 
 
-# ---------- 检查点：python -m lmcourse.ckpt elmo（配方见 lmcourse/recipes/lm.py） ----------
+# ---------- 检查点：python -m lmcourse.ckpt elmo（配方见仓库的 recipes/lm.py） ----------
 
 
 def from_checkpoint():

@@ -362,7 +362,7 @@ def _check_filters(top_k, top_p):
         check_number("top_p", top_p, minimum=0, maximum=1, strict=True)
 
 
-# ---------- 检查点：python -m lmcourse.ckpt gpt_news（配方见 lmcourse/recipes/gpt.py） ----------
+# ---------- 检查点：python -m lmcourse.ckpt gpt_news（配方见仓库的 recipes/gpt.py） ----------
 def from_checkpoint(name="gpt_news"):
     """载入随包分发的小 GPT，返回 (GPT 的 eval 模式, meta)；字表是 lmcourse.data.lm_tokenizer()。"""
     return ckpt.load(name, lambda meta: GPT(GPTConfig.from_dict(meta["config"])))

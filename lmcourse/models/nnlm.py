@@ -92,7 +92,7 @@ def sample(model, context_ids, length, generator=None, temperature=1.0):
     return ids[len(ids) - length:]
 
 
-# ---------- 检查点：同一结构，训练得更久（配方见 lmcourse/recipes/lm.py） ----------
+# ---------- 检查点：同一结构，训练得更久（配方见仓库的 recipes/lm.py） ----------
 
 
 def from_checkpoint():

@@ -127,7 +127,7 @@ def sample(model, prefix_ids, length, generator=None, temperature=1.0):
     return out
 
 
-# ---------- 检查点：python -m lmcourse.ckpt lstm_lm（配方见 lmcourse/recipes/lm.py） ----------
+# ---------- 检查点：python -m lmcourse.ckpt lstm_lm（配方见仓库的 recipes/lm.py） ----------
 
 
 def from_checkpoint():

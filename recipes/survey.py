@@ -1,34 +1,11 @@
 """第 11 章对比表的情感一列里，LSTM 与 ELMo 两行：冻结的语言模型表示 + 逻辑回归（特征抽取式的用法）。
 
-frozen_sentiment：lstm_lm 的顶层隐藏状态、elmo 的 L+1 层表示，各自在每条评论上取平均，作为特征；
+frozen_sentiment：lstm_lm 的顶层隐藏状态、elmo 的 L+1 层表示，各自在每条评论上取平均，作为特征
+（lmcourse.finetune.review_features，第 11 章也用它）；
 标准化之后用逻辑回归（scikit-learn，C=1，与第 11 章 NNLM 字向量那一行同一个做法）在训练集上拟合，
 报告验证集和测试集的 AUC。逻辑回归是凸问题，没有随机种子；权重（均值、标准差、线性层）存成检查点。
 """
-
-
-def review_features(kind, model, tokenizer, texts, batch_size=64):
-    """冻结的表示在每条评论上取平均：lstm 取顶层隐藏状态 (N, H)；elmo 取 L+1 层各自的平均再拼接 (N, (L+1)·2d)。"""
-    import torch
-
-    from lmcourse.models.elmo import encode_texts
-    from lmcourse.text import pad_batch
-
-    if kind == "elmo":                                                  # 分块编码、当场取平均，不同时存下每个字的向量
-        return torch.stack([r.mean(1).flatten() for i in range(0, len(texts), 1024)
-                            for r in encode_texts(model, tokenizer, texts[i:i + 1024], batch_size)])
-    model.eval()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))       # 按长度分批，少算填充
-    out = [None] * len(texts)
-    with torch.no_grad():
-        for k in range(0, len(order), batch_size):
-            idx = order[k:k + batch_size]
-            x, lengths = pad_batch([tokenizer.encode(texts[i]) or [tokenizer.unk_id] for i in idx], tokenizer.pad_id)
-            h, _ = model.features(x)                                    # (B, T, H)：从左到右，右侧的填充不影响前面
-            mask = (torch.arange(x.size(1)) < lengths[:, None]).float()  # (B, T)
-            pooled = (h * mask[..., None]).sum(1) / lengths[:, None]     # (B, H)
-            for b, i in enumerate(idx):
-                out[i] = pooled[b]
-    return torch.stack(out)
+from lmcourse.finetune import review_features
 
 
 def frozen_sentiment():

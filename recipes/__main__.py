@@ -1,10 +1,10 @@
-"""重建检查点：python -m lmcourse.ckpt NAME|all（也可以 python -m lmcourse.recipes NAME|all）。"""
+"""重建检查点：python -m lmcourse.ckpt NAME|all，或在仓库的根目录 python -m recipes NAME|all。"""
 import json
 import sys
 
 from lmcourse import ckpt
 from lmcourse._check import check_choice
-from lmcourse.recipes import RECIPES
+from recipes import RECIPES
 
 
 def build(name):

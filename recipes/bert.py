@@ -6,32 +6,40 @@ bert_sentiment：评论情感分类。先做技巧对比：从 bert_news 出发�
 再比三种初始化（随机、bert_news、bert_news 在评论文本上继续预训练），以及两种微调时长；
 最终模型是验证集上选出的设置下 3 个种子的权重平均（模型汤），测试集只报告它。
 各次微调可以用两个进程分担：一个进程 python -m lmcourse.ckpt bert_sentiment，
-另一个 python -c "from lmcourse.recipes.bert import trick_grid; trick_grid(reverse=True)"。
+另一个 python -c "from recipes.bert import trick_grid; trick_grid(reverse=True)"（都在仓库的根目录运行）。
 """
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
-from lmcourse.metrics import perplexity
-from lmcourse.recipes.common import history, pretrain
+from lmcourse._check import Config, check_type
+from lmcourse.pretrain import Command, masked_metrics
+from recipes.common import RUNS, check_seeds, history, pretrain
 
-BERT_ARGS = ["bert", "--preset", "small", "--corpus", "both", "--steps", "22000", "--batch-size", "8",
-             "--seq-len", "128", "--lr", "1e-3", "--schedule", "linear", "--warmup", "0.02",
-             "--weight-decay", "0.01", "--dropout", "0", "--mask-prob", "0.4", "--seed", "0",
-             "--eval-every", "1000", "--threads", "1"]
+BERT = Command("bert", preset="small", corpus="both", steps=22000, batch_size=8, seq_len=128, lr=1e-3, schedule="linear",
+               warmup=0.02, weight_decay=0.01, dropout=0.0, mask_prob=0.4, seed=0, eval_every=1000, threads=1)
 
 
-# 选定 BERT_ARGS 之前的逐项测量：从原版 BERT 的做法出发，每行比上一行多一项改动，其余相同（单线程、8 × 128 一步）
-LEVER_COMMON = ["bert", "--preset", "small", "--batch-size", "8", "--seq-len", "128", "--lr", "1e-3", "--warmup", "0.02",
-                "--schedule", "constant", "--threads", "1", "--seed", "0", "--steps", "600", "--eval-every", "600"]
-LEVERS = [
+# 选定 BERT 之前的逐项测量：从原版 BERT 的做法出发，每行比上一行多一项改动，其余相同（单线程、8 × 128 一步）
+LEVER_BASE = Command("bert", preset="small", batch_size=8, seq_len=128, lr=1e-3, warmup=0.02, schedule="constant",
+                     threads=1, seed=0, steps=600, eval_every=600)
+LEVERS = tuple((name, replace(LEVER_BASE, **change)) for name, change in (
     ("原版 BERT：后归一化、dropout 0.1、MLM + NSP、遮 15%、只读新闻",
-     ["--post-ln", "--dropout", "0.1", "--objective", "mlm_nsp", "--mask-prob", "0.15", "--corpus", "news"]),
-    ("+ 前归一化与 ALiBi", ["--dropout", "0.1", "--objective", "mlm_nsp", "--mask-prob", "0.15", "--corpus", "news"]),
-    ("+ 去掉 NSP，只做 MLM", ["--dropout", "0.1", "--objective", "mlm", "--mask-prob", "0.15", "--corpus", "news"]),
-    ("+ dropout 0", ["--dropout", "0", "--objective", "mlm", "--mask-prob", "0.15", "--corpus", "news"]),
-    ("+ 遮 40%", ["--dropout", "0", "--objective", "mlm", "--mask-prob", "0.4", "--corpus", "news"]),
-    ("+ 一开始就读评论文本（新闻 + 评论）", ["--dropout", "0", "--objective", "mlm", "--mask-prob", "0.4", "--corpus", "both"]),
-]
+     dict(post_ln=True, dropout=0.1, objective="mlm_nsp", mask_prob=0.15, corpus="news")),
+    ("+ 前归一化与 ALiBi", dict(dropout=0.1, objective="mlm_nsp", mask_prob=0.15, corpus="news")),
+    ("+ 去掉 NSP，只做 MLM", dict(dropout=0.1, objective="mlm", mask_prob=0.15, corpus="news")),
+    ("+ dropout 0", dict(dropout=0.0, objective="mlm", mask_prob=0.15, corpus="news")),
+    ("+ 遮 40%", dict(dropout=0.0, objective="mlm", mask_prob=0.4, corpus="news")),
+    ("+ 一开始就读评论文本（新闻 + 评论）", dict(dropout=0.0, objective="mlm", mask_prob=0.4, corpus="both")),
+))
+LEVER_SEEDS = (1, 2)          # 最后一行另用这两个种子各跑一次，量种子带来的波动
+
+
+def lever_runs():
+    """逐项测量的全部训练：(训练目录名, 行名, Command)，按表的顺序，最后是换种子的两次。"""
+    runs = [(f"bert_levers/{i}", name, command) for i, (name, command) in enumerate(LEVERS)]
+    name, command = LEVERS[-1]
+    runs += [(f"bert_levers/seed{seed}", f"{name}（种子 {seed}）", replace(command, seed=seed)) for seed in LEVER_SEEDS]
+    return runs
 
 
 def levers():
@@ -40,82 +48,37 @@ def levers():
     最后一行另用种子 1、2 各跑一次，给出种子带来的波动（noise），判断哪些差别超出了噪声。
     """
     rows = []
-    runs = [(f"bert_levers/{i}", name, LEVER_COMMON + args) for i, (name, args) in enumerate(LEVERS)]
-    for seed in (1, 2):
-        argv = LEVER_COMMON + LEVERS[-1][1]
-        argv[argv.index("--seed") + 1] = str(seed)
-        runs.append((f"bert_levers/seed{seed}", f"{LEVERS[-1][0]}（种子 {seed}）", argv))
-    for run, name, argv in runs:
-        _, _, metrics, command = pretrain(run, argv)
-        rows.append({"name": name, "command": command, "valid_ppl": round(metrics["final"]["valid_ppl"], 1),
+    for run, name, command in lever_runs():
+        _, _, metrics, text = pretrain(run, command)
+        rows.append({"name": name, "command": text, "valid_ppl": round(metrics["final"]["valid_ppl"], 1),
                      "valid_acc": round(metrics["final"]["valid_acc"], 4), "train_seconds": metrics["train_seconds"]})
     return rows
-
-
-def masked_metrics(model, split, mask_prob=0.15, corpus="news", by_input=False):
-    """语料（默认人民日报）某个划分上的掩码字困惑度与准确率：按原顺序打包成 128 字的块，掩码用固定种子，全部块都算。
-
-    指标算的是按 80/10/10 选中的全部位置。by_input=True 时在同一遍里另按输入在该位置显示的是什么分开统计：
-    "mask"（换成了 [MASK]）、"random"（换成了随机字）、"same"（原字不变），各给 share / ppl / acc。
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from lmcourse import data, objectives
-    from lmcourse.pretrain import eval_batches
-
-    tok = data.bert_tokenizer()
-    objective = objectives.get("mlm", tokenizer=tok, p=mask_prob)
-    batches = eval_batches(objective, tok, True, 128, split=split, blocks=10 ** 9, corpus=corpus)
-    if not by_input:
-        m = objective.metrics(model, batches)
-        return {"mlm_ppl": m["valid_ppl"], "mlm_acc": m["valid_acc"]}
-    sums = {k: [0, 0, 0.0] for k in ("mask", "random", "same")}     # 位置数、猜对数、损失之和
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        for b in batches:
-            picked = b["mlm_labels"] != -100
-            logits, _ = model(b["input_ids"], b["token_type_ids"], None, picked)
-            target, shown = b["mlm_labels"][picked], b["input_ids"][picked]
-            nll = F.cross_entropy(logits, target, reduction="none")
-            hit = logits.argmax(-1) == target
-            is_mask, is_same = shown == tok.mask_id, shown == target
-            for k, m in (("mask", is_mask), ("same", is_same), ("random", ~is_mask & ~is_same)):
-                sums[k][0] += int(m.sum())
-                sums[k][1] += int(hit[m].sum())
-                sums[k][2] += float(nll[m].sum())
-    model.train(was)
-    n = sum(v[0] for v in sums.values())
-    out = {"mlm_ppl": perplexity(sum(v[2] for v in sums.values()) / n), "mlm_acc": sum(v[1] for v in sums.values()) / n}
-    out["by_input"] = {k: {"share": c / n, "ppl": perplexity(s / c), "acc": h / c} for k, (c, h, s) in sums.items()}
-    return out
 
 
 def bert_news():
     """小 BERT（4 层、H=128、前归一化 + ALiBi）在人民日报 + 评论文本上做 MLM（遮 40%）。"""
     lever_table = levers()
     model, meta = masked_lm_checkpoint(
-        "bert_news", BERT_ARGS, "人民日报 1998-01 训练集 + 评论训练集的文本（数字换成 #NUM#），流式打包成 128 字的块；"
-                                "valid / test 为人民日报的留出划分，按原顺序打包、固定掩码")
+        "bert_news", BERT, "人民日报 1998-01 训练集 + 评论训练集的文本（数字换成 #NUM#），流式打包成 128 字的块；"
+                           "valid / test 为人民日报的留出划分，按原顺序打包、固定掩码")
     meta["levers"] = lever_table
     return model, meta
 
 
-def masked_lm_checkpoint(run, argv, data_note, objective_note=""):
+def masked_lm_checkpoint(run, command, data_note, objective_note=""):
     """BERT 结构的预训练检查点（bert_news、ernie_news 共用）：用 pretrain 命令训练，按逐字掩码在 valid / test 上重算指标，写下说明。"""
     from lmcourse import data
     from lmcourse.ckpt import vocab_hash
     from lmcourse.models.bert import BertConfig, BertForPreTraining
 
-    state, config, metrics, command = pretrain(run, argv)
+    state, config, metrics, text = pretrain(run, command)
     model = BertForPreTraining(BertConfig.from_dict(config["model_config"]))
     model.load_state_dict(state)
     model.eval()
     valid, test = masked_metrics(model, "valid"), masked_metrics(model, "test")
     a = config["args"]
     meta = {"config": config["model_config"], "vocab_hash": vocab_hash(data.bert_tokenizer()), "seed": a["seed"],
-            "data": data_note, "pretrain_command": command,
+            "data": data_note, "pretrain_command": text,
             "optimizer": f"AdamW（权重衰减 {a['weight_decay']}），学习率峰值 {a['lr']}，{a['warmup']} 升温后线性衰减，"
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，掩码比例 {a['mask_prob']}，"
                          f"目标 {a['objective']}{objective_note}，steps={a['steps']}",
@@ -129,10 +92,7 @@ def masked_lm_checkpoint(run, argv, data_note, objective_note=""):
 
 # ---------- bert_sentiment ----------
 # 领域自适应的继续预训练（Gururangan 等 2020 的 TAPT）：从 bert_news 出发，只读评论训练集的文本（不看标签）再做 MLM
-TAPT_ARGS = ["bert", "--preset", "small", "--corpus", "reviews", "--init", "bert_news", "--steps", "12000",
-             "--batch-size", "8", "--seq-len", "128", "--lr", "1e-3", "--schedule", "linear", "--warmup", "0.02",
-             "--weight-decay", "0.01", "--dropout", "0", "--mask-prob", "0.4", "--seed", "0",
-             "--eval-every", "4000", "--threads", "1"]
+TAPT = replace(BERT, corpus="reviews", init="bert_news", steps=12000, eval_every=4000)
 TRICKS = [  # (名称, 相对基线的改动)；基线用平均池化：只做 MLM 预训练时，[CLS] 后面的池化层没有训练过
     ("基线：平均池化 mean", {}),
     ("[CLS] 池化（论文的做法）", {"pooling": "cls"}),
@@ -148,9 +108,24 @@ TRICKS = [  # (名称, 相对基线的改动)；基线用平均池化：只做 M
 ]
 # 技巧表每格微调 0.3 轮。微调的学习率（FineTuneConfig.lr = 1e-3）是先用基线、种子 0、0.3 轮在验证集上试出来的：
 # 3e-4 → AUC 0.827，1e-3 → 0.869，2e-3 → 0.876，5e-3 → 0.844；取 1e-3，因为最终模型要训练更久，宁可稳一点。
-# schedules：最终阶段比较的（学习率, 轮数）；训练更久时学习率减半。
-SENTIMENT = dict(seeds=(0, 1, 2), trick_epochs=0.3, gain_epochs=1.0, inits=("scratch", "news", "reviews"),
-                 schedules=((1e-3, 1.0), (5e-4, 2.0)))
+@dataclass(frozen=True)
+class SentimentGrid(Config):
+    """bert_sentiment 的实验格子：每格的种子、技巧表与初始化对比各微调几轮、比较哪几种初始化，
+    以及最终阶段比较的（学习率, 轮数）（训练更久时学习率减半）。"""
+
+    seeds: tuple = (0, 1, 2)
+    trick_epochs: float = 0.3
+    gain_epochs: float = 1.0
+    inits: tuple = ("scratch", "news", "reviews")
+    schedules: tuple = ((1e-3, 1.0), (5e-4, 2.0))
+
+    def __post_init__(self):
+        check_seeds(self.seeds)
+        check_type("inits", self.inits, tuple, "元组")
+        check_type("schedules", self.schedules, tuple, "(学习率, 轮数) 的元组")
+
+
+SENTIMENT = SentimentGrid()
 
 
 def _cached_fine_tune(key, ft, seed, states, data_splits, tok, desc, init_seed=None, keep=False):
@@ -165,7 +140,6 @@ def _cached_fine_tune(key, ft, seed, states, data_splits, tok, desc, init_seed=N
 
     from lmcourse import num_threads, set_seed
     from lmcourse.finetune import build_classifier, fine_tune
-    from lmcourse.recipes.common import RUNS
 
     path = RUNS / "bert_sentiment" / f"{key}_{seed}.json"
     if path.exists() and (not keep or path.with_suffix(".pt").exists()):
@@ -187,11 +161,11 @@ def _trick_run(name, change, seed, base, states, data_splits, tok):
                              f"{name}（种子 {seed}）")
 
 
-def _gain_run(init, seed, base, hp, states, data_splits, tok):
+def _gain_run(init, seed, base, grid, states, data_splits, tok):
     """初始化对比的一格：基线设置微调 gain_epochs 轮。"""
-    ft = replace(base, epochs=hp["gain_epochs"], init=init)
+    ft = replace(base, epochs=grid.gain_epochs, init=init)
     return _cached_fine_tune(f"gain_{init}", ft, seed, states, data_splits, tok,
-                             f"{init}，微调 {hp['gain_epochs']} 轮（种子 {seed}）")
+                             f"{init}，微调 {grid.gain_epochs} 轮（种子 {seed}）")
 
 
 def _schedule_run(lr, epochs, seed, final, states, data_splits, tok):
@@ -209,35 +183,37 @@ def _final_key(final, lr, epochs):
     return "final_" + "_".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(changed.items()))
 
 
-def _setup(hp):
+def _setup(grid):
+    """两个入口（trick_grid、bert_sentiment）共同的准备：数据、bert_news 与继续预训练后的权重、技巧表的基线设置。"""
     from lmcourse import data
     from lmcourse.finetune import FineTuneConfig, preprocess
     from lmcourse.models.bert import from_checkpoint as load_pretrained
 
+    check_type("grid", grid, SentimentGrid, "SentimentGrid")
     tok = data.bert_tokenizer()
     raw = data.load_sentiment()
     splits = [preprocess(raw[s], tok) for s in ("train", "valid", "test")]
     pre, pre_meta = load_pretrained("bert_news")
-    tapt_state, tapt_config, tapt_metrics, tapt_command = pretrain("bert_reviews", TAPT_ARGS)
+    tapt_state, tapt_config, tapt_metrics, tapt_command = pretrain("bert_reviews", TAPT)
     states = {"config": pre_meta["config"], "news": pre.state_dict(), "reviews": tapt_state}
     tapt = {"command": tapt_command, "metrics": tapt_metrics, "args": tapt_config["args"]}
-    return tok, splits, states, FineTuneConfig(pooling="mean", epochs=hp["trick_epochs"]), tapt
+    return tok, splits, states, FineTuneConfig(pooling="mean", epochs=grid.trick_epochs), tapt
 
 
-def _cells(hp, base):
+def _cells(grid, base):
     """全部微调的格子，按 bert_sentiment 计算的顺序：(函数, 参数)。"""
     final = replace(base, dropout=0.0, init="reviews")     # 预计的采用结果；猜错了，bert_sentiment 会自己补算
-    cells = [(_trick_run, (name, change, seed, base)) for name, change in TRICKS for seed in hp["seeds"]]
-    cells += [(_gain_run, (init, seed, base, hp)) for init in hp["inits"] for seed in hp["seeds"]]
-    cells += [(_schedule_run, (lr, ep, seed, final)) for lr, ep in hp["schedules"] for seed in hp["seeds"]]
+    cells = [(_trick_run, (name, change, seed, base)) for name, change in TRICKS for seed in grid.seeds]
+    cells += [(_gain_run, (init, seed, base, grid)) for init in grid.inits for seed in grid.seeds]
+    cells += [(_schedule_run, (lr, ep, seed, final)) for lr, ep in grid.schedules for seed in grid.seeds]
     return cells
 
 
-def trick_grid(reverse=False, **overrides):
-    """只算各格微调（不做最终的汤）；reverse=True 从最后一格往回算，与另一个进程分担。"""
-    hp = dict(SENTIMENT, **overrides)
-    tok, splits, states, base, _ = _setup(hp)
-    cells = _cells(hp, base)
+def trick_grid(reverse=False, grid=SENTIMENT):
+    """只算各格微调（不做最终的汤）；reverse=True 从最后一格往回算，与另一个进程分担。
+    grid 的变体用 dataclasses.replace(SENTIMENT, …)，与 bert_sentiment 用同一个。"""
+    tok, splits, states, base, _ = _setup(grid)
+    cells = _cells(grid, base)
     for fn, args in reversed(cells) if reverse else cells:
         fn(*args, states, splits, tok)
 
@@ -249,7 +225,7 @@ def _stats(aucs):
             "sd": round(statistics.stdev(aucs), 4)}
 
 
-def bert_sentiment(**overrides):
+def bert_sentiment(grid=SENTIMENT):
     """技巧表（每行 3 个种子）→ 初始化对比 → 微调时长对比 → 模型汤作为最终模型。"""
     import torch
 
@@ -257,17 +233,15 @@ def bert_sentiment(**overrides):
     from lmcourse.ckpt import vocab_hash
     from lmcourse.finetune import build_classifier, predict, soup
     from lmcourse.models.bert import BertConfig, BertForPreTraining
-    from lmcourse.recipes.common import RUNS
 
-    hp = dict(SENTIMENT, **overrides)
     t0 = time.perf_counter()
-    tok, splits, states, base, tapt = _setup(hp)
+    tok, splits, states, base, tapt = _setup(grid)
     train, valid, test = splits
     y_valid, y_test = [d["label"] for d in valid], [d["label"] for d in test]
     # 1. 技巧表：从 bert_news 出发，0.3 轮
     table = []
     for name, change in TRICKS:
-        aucs = [_trick_run(name, change, seed, base, states, splits, tok) for seed in hp["seeds"]]
+        aucs = [_trick_run(name, change, seed, base, states, splits, tok) for seed in grid.seeds]
         table.append({"name": name, "change": change, **_stats(aucs)})
         print(table[-1], flush=True)
     # 采用的改动：均值比基线高出两者标准差之和以上（同一项取最好的一个）
@@ -279,18 +253,18 @@ def bert_sentiment(**overrides):
                     best[k] = (v, row["mean"])
     adopted = {k: v for k, (v, _) in best.items()}
     # 2. 初始化对比：基线设置，微调 gain_epochs 轮
-    gain = {init: [round(_gain_run(init, seed, base, hp, states, splits, tok), 4) for seed in hp["seeds"]]
-            for init in hp["inits"]}
+    gain = {init: [round(_gain_run(init, seed, base, grid, states, splits, tok), 4) for seed in grid.seeds]
+            for init in grid.inits}
     gain_stats = {k: _stats(v) for k, v in gain.items()}
     init = max(("news", "reviews"), key=lambda k: gain_stats[k]["mean"])
     # 3. 微调时长：两种（学习率, 轮数），各 3 个种子，分类层同一个初始化；验证集均值高的胜出
     final = replace(base, **adopted, init=init)
     schedules = [{"lr": lr, "epochs": ep, **_stats([_schedule_run(lr, ep, s, final, states, splits, tok)
-                                                  for s in hp["seeds"]])} for lr, ep in hp["schedules"]]
+                                                  for s in grid.seeds])} for lr, ep in grid.schedules]
     chosen = max(schedules, key=lambda r: r["mean"])
     final = replace(final, lr=chosen["lr"], epochs=chosen["epochs"])
     # 4. 最终模型：这 3 个模型的权重平均
-    paths = [RUNS / "bert_sentiment" / f"{_final_key(final, final.lr, final.epochs)}_{s}.pt" for s in hp["seeds"]]
+    paths = [RUNS / "bert_sentiment" / f"{_final_key(final, final.lr, final.epochs)}_{s}.pt" for s in grid.seeds]
     set_seed(0)
     num_threads(1)
     model = build_classifier(final, states)
@@ -314,8 +288,8 @@ def bert_sentiment(**overrides):
         "tapt": {"command": tapt["command"], "steps": a["steps"], "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"],
                  "review_train_chars": sum(len(d["text"]) for d in train),
                  "train_seconds": tapt["metrics"]["train_seconds"], "masked_ppl": tapt_eval},
-        "tricks": table, "trick_epochs": hp["trick_epochs"], "seeds": list(hp["seeds"]), "adopted": adopted,
-        "pretraining_gain": gain, "gain_epochs": hp["gain_epochs"], "init": init,
+        "tricks": table, "trick_epochs": grid.trick_epochs, "seeds": list(grid.seeds), "adopted": adopted,
+        "pretraining_gain": gain, "gain_epochs": grid.gain_epochs, "init": init,
         "schedules": schedules, "final_config": asdict(final),
         "soup": {"members_valid_auc": chosen["valid_aucs"], "valid_auc": valid_auc},
         "train_seconds": round(time.perf_counter() - t0, 1),

@@ -7,12 +7,13 @@ xlnet_news：用 pretrain 命令做排列语言模型的预训练，除模型和
 墙钟时间靠不住（检查点里记的整次训练速度之比只有约 1.17）；按浮点运算数（BERT 的注意力按数学实现数，融合内核计数器数不到），XLNet 一步平均是 BERT 的约 1.47 倍（按前几十批平均；只看第一批是 1.45 倍），
 14300 步约是 BERT 22000 步计算量的 0.95 倍（第 9、11 章打印这几种折算）。
 """
-from lmcourse.recipes.bert import BERT_ARGS
-from lmcourse.recipes.common import history, pretrain
+from dataclasses import replace
+
+from recipes.bert import BERT
+from recipes.common import RUNS, FineTuneGrid, history, pretrain
 
 SPEED = {"bert": 9452, "xlnet": 6153}   # 某一次、在某台机器上量的每秒训练字数（单线程、墙钟；测量代码未保留），据此定 XLNet 的步数
-XLNET_ARGS = ["xlnet"] + BERT_ARGS[1:]
-XLNET_ARGS[XLNET_ARGS.index("--steps") + 1] = "14300"
+XLNET = replace(BERT, model="xlnet", steps=14300)
 
 
 def xlnet_news():
@@ -21,7 +22,7 @@ def xlnet_news():
     from lmcourse.ckpt import vocab_hash
     from lmcourse.models.xlnet import XLNetConfig, XLNetLMHeadModel
 
-    state, config, metrics, command = pretrain("xlnet_news", XLNET_ARGS)
+    state, config, metrics, text = pretrain("xlnet_news", XLNET)
     model = XLNetLMHeadModel(XLNetConfig.from_dict(config["model_config"]))
     model.load_state_dict(state)
     model.eval()
@@ -29,7 +30,7 @@ def xlnet_news():
     meta = {"config": config["model_config"], "vocab_hash": vocab_hash(data.bert_tokenizer()), "seed": a["seed"],
             "data": "与 bert_news 相同：人民日报 1998-01 训练集 + 评论训练集的文本（数字换成 #NUM#），流式打包成 128 字的块；"
                     "valid 为人民日报的留出划分（按原顺序打包，预测对象用固定种子选，比例 0.15）",
-            "pretrain_command": command,
+            "pretrain_command": text,
             "optimizer": f"AdamW（权重衰减 {a['weight_decay']}），学习率峰值 {a['lr']}，{a['warmup']} 升温后线性衰减，"
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，预测比例 {a['mask_prob']}，"
                          f"目标 {a['objective']}，steps={a['steps']}",
@@ -54,7 +55,7 @@ def plm_metrics(model, split, p=0.15):
 
 # ---------- xlnet_sentiment ----------
 # XLNet 与 BERT 用同一套微调设置（第 7 章采用的：平均池化、dropout 0，学习率 1e-3、批 32，微调 1 轮）各 3 个种子
-XLNET_SENTIMENT = dict(seeds=(0, 1, 2), epochs=1.0)
+XLNET_SENTIMENT = FineTuneGrid(seeds=(0, 1, 2), epochs=1.0)
 
 
 def _sentiment_run(arm, seed, splits, tok):
@@ -64,13 +65,12 @@ def _sentiment_run(arm, seed, splits, tok):
 
     from lmcourse import ckpt, metrics, num_threads, set_seed
     from lmcourse.finetune import FineTuneConfig, build_classifier, build_xlnet_classifier, fine_tune, predict
-    from lmcourse.recipes.common import RUNS
 
     path = RUNS / "xlnet_sentiment" / f"{arm}_{seed}.json"
     keep = arm == "xlnet" and seed == 0
     if path.exists() and not keep:
         return json.loads(path.read_text()), None
-    ft = FineTuneConfig(pooling="mean", dropout=0.0, epochs=XLNET_SENTIMENT["epochs"])
+    ft = FineTuneConfig(pooling="mean", dropout=0.0, epochs=XLNET_SENTIMENT.epochs)
     set_seed(seed)
     num_threads(1)
     if arm == "xlnet":
@@ -101,7 +101,7 @@ def _sentiment_splits():
 def bert_arm():
     """只算 BERT 那一组（可以在 XLNet 预训练的同时用另一个进程先算）。"""
     splits, tok = _sentiment_splits()
-    for seed in XLNET_SENTIMENT["seeds"]:
+    for seed in XLNET_SENTIMENT.seeds:
         print(_sentiment_run("bert", seed, splits, tok)[0], flush=True)
 
 
@@ -116,7 +116,7 @@ def xlnet_sentiment():
     splits, tok = _sentiment_splits()
     runs, keep = [], None
     for arm in ("xlnet", "bert"):
-        for seed in XLNET_SENTIMENT["seeds"]:
+        for seed in XLNET_SENTIMENT.seeds:
             row, model = _sentiment_run(arm, seed, splits, tok)
             runs.append(dict(arm=arm, seed=seed, **row))
             keep = keep or model
@@ -126,8 +126,8 @@ def xlnet_sentiment():
     pre = ckpt.info("xlnet_news")
     meta = {"config": pre["config"], "vocab_hash": pre["vocab_hash"], "pretrained_from": "xlnet_news",
             "data": "lmcourse.data.load_sentiment()（与第 7 章相同的划分）；[CLS] 评论 [SEP]，数字换成 #NUM#",
-            "final_config": asdict(FineTuneConfig(pooling="mean", dropout=0.0, epochs=XLNET_SENTIMENT["epochs"])),
-            "runs": runs, "summary": summary, "seeds": list(XLNET_SENTIMENT["seeds"]),
+            "final_config": asdict(FineTuneConfig(pooling="mean", dropout=0.0, epochs=XLNET_SENTIMENT.epochs)),
+            "runs": runs, "summary": summary, "seeds": list(XLNET_SENTIMENT.seeds),
             "train_seconds": round(sum(r["seconds"] for r in runs), 1),
             "metrics": {arm: summary[arm]["test_auc"]["mean"] for arm in ("xlnet", "bert")}}
     return keep, meta
