@@ -5,7 +5,7 @@
 from lmcourse._check import check_int
 
 __version__ = "0.1.0"
-__all__ = ["set_seed", "num_threads", "get_device", "__version__"]
+__all__ = ["set_seed", "num_threads", "get_device", "device_of", "__version__"]
 
 
 def set_seed(seed=0):
@@ -40,6 +40,11 @@ class num_threads:
 
         torch.set_num_threads(self.previous)
         return False
+
+
+def device_of(model):
+    """模型参数所在的设备：函数新建的张量都放到这里（CPU 上建好的批次也搬过来）。"""
+    return next(model.parameters()).device
 
 
 def get_device():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lmcourse import ckpt
+from lmcourse import ckpt, device_of
 from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.bert import POOLINGS, BertConfig, BertForSequenceClassification, collate, encode_pair
 from lmcourse.models.elmo import encode_texts
@@ -56,6 +56,12 @@ def make_batch(examples, index, pad_id):
     return batch
 
 
+def to_device(batch, device):
+    """把一批（张量字典）搬到 device；在 CUDA 上从锁页内存异步拷贝。"""
+    cuda = torch.device(device).type == "cuda"
+    return {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda) for k, v in batch.items()}
+
+
 def augment_text(text, generator=None, p_delete=0.1):
     """字级数据增强：每个字以 p_delete 概率删掉，再随机交换一对相邻的字。标签不变。"""
     check_type("text", text, str, "字符串")
@@ -75,8 +81,9 @@ def predict(model, examples, batch_size=128):
     model.eval()
     scores = [0.0] * len(examples)
     pad = 0
+    device = device_of(model)
     for index in length_batches(examples, batch_size, shuffle=False):
-        b = make_batch(examples, index, pad)
+        b = to_device(make_batch(examples, index, pad), device)
         p = F.softmax(model(b["input_ids"], b["token_type_ids"], b["attention_mask"]), -1)[:, 1]
         for i, s in zip(index, p.tolist()):
             scores[i] = s
@@ -170,6 +177,7 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
     from lmcourse.train import adamw, fit, schedule
 
     gen = torch.Generator().manual_seed(seed)
+    device = device_of(model)                               # 批次在 CPU 上建好，再搬到模型所在的设备
     per_epoch = math.ceil(len(train) / ft.batch_size)
     steps = max(1, int(per_epoch * ft.epochs))
     plan = []
@@ -182,8 +190,8 @@ def fine_tune(model, train, valid, ft, tokenizer, seed=0, progress=True, desc="�
         if ft.augment and step % 2 == 0:
             aug = preprocess([{"text": augment_text(train[i]["text"], gen), "label": train[i]["label"]}
                               for i in index], tokenizer)
-            return make_batch(aug, range(len(aug)), tokenizer.pad_id)
-        return make_batch(train, index, tokenizer.pad_id)
+            return to_device(make_batch(aug, range(len(aug)), tokenizer.pad_id), device)
+        return to_device(make_batch(train, index, tokenizer.pad_id), device)
 
     def loss_fn(m, b):                                       # (损失之和, 计数)：句子分类数句子，逐字标注数有标签的字
         y = b["labels"]
@@ -254,9 +262,9 @@ def ner_examples(pairs, tokenizer, max_len=MAX_LEN):
 def predict_tags(model, examples, batch_size=128):
     """每个样本逐字的预测标签（字符串，不含 [CLS]/[SEP]）。"""
     model.eval()
-    out = [None] * len(examples)
+    out, device = [None] * len(examples), device_of(model)
     for index in length_batches(examples, batch_size, shuffle=False):
-        b = make_batch(examples, index, 0)
+        b = to_device(make_batch(examples, index, 0), device)
         best = model(b["input_ids"], b["token_type_ids"], b["attention_mask"]).argmax(-1)   # (B, T)
         for i, row in zip(index, best.tolist()):
             out[i] = [NER_TAGS[t] for t in row[1:len(examples[i]["ids"]) - 1]]

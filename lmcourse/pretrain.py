@@ -161,6 +161,8 @@ def parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="每个进程的 torch 线程数（默认 CPU 核数 / 进程数）")
+    p.add_argument("--precision", default=None,
+                   help="fp32 / bf16 / fp16（fp16 带梯度缩放，只用于 CUDA）；默认 CUDA 上 bf16、CPU 上 fp32")
     p.add_argument("--out", required=True, help="输出目录")
     p.add_argument("--resume", action="store_true", help="从 OUT/state.pt 接着训练")
     p.add_argument("--init", default=None,
@@ -195,6 +197,7 @@ class Command(Config):
     seed: int = 0
     eval_every: int | None = None
     threads: int | None = None
+    precision: str | None = None
     init: str | None = None
 
     def __post_init__(self):
@@ -214,7 +217,7 @@ class Command(Config):
 
 # 续训（--resume）时必须与第一次相同的参数；--steps（可以接着多训几步）、--eval-every、--threads、--quiet 可以改
 FIXED_ON_RESUME = ("model", "preset", "objective", "corpus", "batch_size", "accum", "seq_len", "lr", "warmup",
-                   "schedule", "weight_decay", "dropout", "mask_prob", "post_ln", "seed", "init")
+                   "schedule", "weight_decay", "dropout", "mask_prob", "post_ln", "seed", "init", "precision")
 
 
 def check_settings(args):
@@ -225,6 +228,8 @@ def check_settings(args):
         check_choice("objective", args.objective, tuple(objectives.OBJECTIVES))
     check_type("corpus", args.corpus, str, "字符串（语料名或文本文件路径）")
     check_choice("schedule", args.schedule, SCHEDULES)
+    if args.precision is not None:
+        check_choice("precision", args.precision, PRECISIONS)
     for name in ("steps", "batch_size", "seq_len", "accum"):
         check_int(name, getattr(args, name), minimum=1)
     check_int("seed", args.seed, minimum=0)
@@ -251,6 +256,8 @@ def check_settings(args):
 def check_args(args, world=1):
     """在动任何文件之前检查参数；出错抛 ValueError（命令行里变成一行中文报错）。"""
     check_settings(args)
+    if args.precision == "fp16" and not torch.cuda.is_available():   # CPU 上的 LSTM 内核不支持 fp16，bf16 也不需要梯度缩放
+        raise ValueError("参数 precision=fp16 只用于 CUDA；CPU 上请用 bf16 或 fp32")
     if args.batch_size % world:
         raise ValueError(f"参数 batch_size={args.batch_size} 应能被进程数 {world} 整除")
     check_corpus(args.corpus)
@@ -307,14 +314,23 @@ def setup_distributed():
     return dist.get_rank(), world, torch.device(f"cuda:{local}" if cuda else "cpu")
 
 
-class _Autocast:
-    """在 CUDA 上用 bf16 自动混合精度算目标的损失。"""
+PRECISIONS = ("fp32", "bf16", "fp16")
 
-    def __init__(self, objective):
-        self.objective = objective
+
+def precision_for(name, device):
+    """--precision 落到这台设备上：没给时 CUDA 用 bf16、CPU 用 fp32。返回 (名字, 自动混合精度的 dtype 或 None)。"""
+    name = name or ("bf16" if device.type == "cuda" else "fp32")
+    return name, {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+class _Autocast:
+    """用自动混合精度（bf16 或 fp16）算目标的损失；参数和优化器状态仍是 fp32。"""
+
+    def __init__(self, objective, device_type, dtype):
+        self.objective, self.device_type, self.dtype = objective, device_type, dtype
 
     def __call__(self, model, batch):
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(self.device_type, dtype=self.dtype):
             return self.objective(model, batch)
 
 
@@ -371,12 +387,15 @@ def run(argv=None):
     scorer = make_objective(args.objective, tok, config)      # 评估总用默认设置（MLM 遮 15%），不同掩码比例才可比
     valid = [{k: v.to(device) for k, v in b.items()}
              for b in eval_batches(scorer, tok, normalize, args.seq_len)] if rank == 0 else []
-    loss = _Autocast(objective) if device.type == "cuda" else objective
+    precision, amp_dtype = precision_for(args.precision, device)
+    loss = objective if amp_dtype is None else _Autocast(objective, device.type, amp_dtype)
+    # fp16 的指数位少，小梯度会下溢成 0：先把损失放大再反向，更新前缩回（GradScaler 自动调倍数）
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     t0 = time.perf_counter()
     history = fit(wrapped, get_batch, loss, args.steps, optimizer=opt, scheduler=sched,
                   eval_fn=lambda m: scorer.metrics(m, valid), eval_every=args.eval_every or max(1, args.steps // 10),
                   accum=args.accum, desc=f"{args.model} 预训练", progress=not args.quiet,
-                  state_path=out / "state.pt")
+                  state_path=out / "state.pt", scaler=scaler)
     seconds = time.perf_counter() - t0
     metrics = {}
     if rank == 0:
@@ -386,7 +405,9 @@ def run(argv=None):
                    "steps": args.steps, "world_size": world, "train_seconds": round(history.last["seconds"], 1),
                    "tokens_per_second": round(tokens / history.last["seconds"], 1),
                    "wall_seconds": round(seconds, 1),
-                   "tokens_per_step": args.batch_size * args.accum * args.seq_len}
+                   "tokens_per_step": args.batch_size * args.accum * args.seq_len,
+                   "layout": {"device": device.type, "processes": world, "threads_per_process": torch.get_num_threads(),
+                              "precision": precision}}
         (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     if world > 1:
         import torch.distributed as dist

@@ -127,19 +127,20 @@ def _set_rng_state(state):
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def save_state(path, model, optimizer, scheduler, history):
-    """续训用的完整状态：模型、优化器、调度器、步数、随机数状态、记录。"""
+def save_state(path, model, optimizer, scheduler, history, scaler=None):
+    """续训用的完整状态：模型、优化器、调度器、（fp16 的）梯度缩放器、步数、随机数状态、记录。"""
     import torch
 
     path = Path(path)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
                 "step": history.last.get("step", 0), "rng": _rng_state(), "history": history.records}, tmp)
     tmp.replace(path)                         # 先写临时文件再改名：中途被打断也不会留下坏文件
 
 
-def load_state(path, model, optimizer, scheduler):
+def load_state(path, model, optimizer, scheduler, scaler=None):
     """读 save_state 写的状态（weights_only=True），放回模型、优化器、调度器和随机数发生器，返回 History。"""
     import torch
 
@@ -148,6 +149,8 @@ def load_state(path, model, optimizer, scheduler):
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state["scheduler"] is not None:
         scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
     _set_rng_state(state["rng"])
     return History(list(state["history"]))
 
@@ -157,7 +160,7 @@ def _unwrap(model):
 
 
 def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=None, eval_fn=None, eval_every=None,
-        clip=1.0, accum=1, desc="训练", history=None, progress=True, state_path=None):
+        clip=1.0, accum=1, desc="训练", history=None, progress=True, state_path=None, scaler=None):
     """训练到第 steps 步（从 history 的最后一步接着数），返回 History。
 
     - get_batch(i) 给出第 i 个小批（i 从 1 数起）；accum > 1 时每步累积 accum 个小批的梯度。
@@ -166,6 +169,7 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
     - scheduler 每步调用一次；eval_fn(model) 返回指标字典，每 eval_every 步和最后一步调用（只在 0 号进程）。
     - state_path：每次评估时把完整状态写到这里；文件已存在时先读回来，接着训练（断点续训），
       结果与一口气训练完全相同（前提是 get_batch(i) 只由 i 决定）。
+    - scaler：fp16 训练用的 torch.amp.GradScaler（反向前放大损失，更新前缩回、跳过溢出的步）。
     """
     import torch
     import torch.distributed as dist
@@ -180,7 +184,7 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = history if history is not None else History()
     if state_path is not None and Path(state_path).exists():
-        history = load_state(state_path, model, optimizer, scheduler)
+        history = load_state(state_path, model, optimizer, scheduler, scaler)
     start = history.last.get("step", 0)
     if start >= steps:
         return history
@@ -207,7 +211,8 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
             loss_sum, n = loss_fn(model, batch)
             if i == 0:                                            # 整步的计数要等所有小批前向完才知道，
                 guess = all_sum(float(n) * accum)                 # 先按"第一个小批 × accum"估计（accum = 1 时就是准数）
-            (loss_sum * (world / guess)).backward()               # DDP 会把各进程的梯度取平均，这里先乘回 world
+            loss = loss_sum * (world / guess)                     # DDP 会把各进程的梯度取平均，这里先乘回 world
+            (loss if scaler is None else scaler.scale(loss)).backward()
             step_loss = step_loss + loss_sum.detach()
             step_n += float(n)
         total = all_sum(step_n)
@@ -215,9 +220,15 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
             for p in model.parameters():
                 if p.grad is not None:
                     p.grad.mul_(guess / total)
+        if scaler is not None:
+            scaler.unscale_(optimizer)                            # 先缩回真实的梯度，裁剪才有意义
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
+        if scaler is None:
+            optimizer.step()
+        else:
+            scaler.step(optimizer)                                # 梯度里有 inf / NaN 时跳过这一步
+            scaler.update()
         if scheduler is not None:
             scheduler.step()
         running += all_sum(step_loss).item() / total.item()
@@ -233,6 +244,6 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith(("loss", "ppl", "acc"))})
             running, n_running = 0.0, 0
             if state_path is not None and rank == 0:
-                save_state(state_path, model, optimizer, scheduler, history)
+                save_state(state_path, model, optimizer, scheduler, history, scaler)
     bar.close()
     return history

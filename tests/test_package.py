@@ -135,6 +135,11 @@ def test_appendix_throughput_numbers_come_from_the_benchmark():
     expected = [f"{bench['old_step']['tokens_per_second']:,.0f}", f"{bench['new_step']['tokens_per_second']:,.0f}",
                 f"{bench['speedup']:.1f} 倍", f"{100 * bench['old_step']['pad_fraction']:.0f}%",
                 f"{bench['ddp_1_process']['tokens_per_second']:,.0f}", f"{bench['ddp_2_processes']['tokens_per_second']:,.0f}"]
+    prec = bench["precision"]
+    for model in ("bert", "gpt"):
+        expected += [f"{prec[model + '_fp32']['tokens_per_second']:,.0f}", f"{prec[model + '_bf16']['tokens_per_second']:,.0f}",
+                     f"{prec[model + '_fp32']['valid_loss']:.4f} / {prec[model + '_bf16']['valid_loss']:.4f}"]
+    assert bench["cpu"]["bf16_instructions"] is True                  # 正文：这台机器的 CPU 有 bf16 指令
     for text in expected:
         assert text in page, text
     assert not re.search(r"@[A-Z_]+@", page), "附录里还有没填的占位符"
@@ -392,7 +397,7 @@ def _imports():
                 continue
             for t in targets:
                 if t.split(".")[0] in ("lmcourse", "recipes"):
-                    if t.count(".") == 1 and t.split(".")[1] in ("set_seed", "num_threads", "get_device"):
+                    if t.count(".") == 1 and t.split(".")[1] in ("set_seed", "num_threads", "get_device", "device_of"):
                         t = "lmcourse"
                     edges.add((module, t))
     return edges
@@ -435,3 +440,22 @@ def test_recipes_live_outside_the_installed_package():
     find = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]["find"]
     assert any(fnmatch.fnmatch("lmcourse.models", p) for p in find["include"])
     assert not any(fnmatch.fnmatch(m, p) for m in ("recipes", "recipes.bert") for p in find["include"])
+
+
+def test_forward_paths_create_no_stray_cpu_tensors():
+    """模型和输入都放在 meta 设备上：前向里凡是没跟着输入设备新建的 CPU 张量，一和 meta 张量相遇就报错。"""
+    import torch
+
+    from lmcourse.models import bert, elmo, gpt
+
+    with torch.device("meta"):
+        cfg = bert.BertConfig.small(50)
+        clf = bert.BertForSequenceClassification(cfg, pooling="mean")            # 前归一化 + ALiBi、平均池化
+        bilm = elmo.BiLM(elmo.ELMoConfig(vocab_size=50, dim=16, num_layers=2, cutoffs=(20, 30)))
+        lm = gpt.GPT(gpt.GPTConfig(vocab_size=50, n_positions=16, n_embd=16, n_layer=2, n_head=2))
+        ids = torch.zeros(2, 8, dtype=torch.long)
+    assert clf(ids).device.type == "meta" and clf(ids, attention_mask=torch.ones_like(ids)).shape == (2, 2)
+    assert bilm.layers(ids, torch.full((2,), 8, device="meta")).device.type == "meta"
+    cache = []
+    lm(ids, cache=cache)
+    assert lm(ids[:, -1:], cache=cache).device.type == "meta"

@@ -249,14 +249,14 @@ def test_command_argv_round_trips_through_the_parser():
 
     c = pretrain.Command("ernie", preset="tiny", objective="mlm", corpus="reviews", steps=7, batch_size=4, accum=2,
                          seq_len=32, lr=3e-4, warmup=0.25, schedule="cosine", weight_decay=0.0, dropout=0.0,
-                         mask_prob=0.3, post_ln=True, seed=5, eval_every=3, threads=2, init="bert_news")
+                         mask_prob=0.3, post_ln=True, seed=5, eval_every=3, threads=2, precision="bf16", init="bert_news")
     default = pretrain.Command("bert")
     assert all(getattr(c, f.name) != getattr(default, f.name) for f in dataclasses.fields(c))   # 每一项都不是默认值
     parsed = vars(pretrain.parser().parse_args(c.argv() + ["--out", "x"]))
     assert {k: parsed[k] for k in dataclasses.asdict(c)} == dataclasses.asdict(c)
     assert c.argv()[:3] == ["ernie", "--preset", "tiny"] and "--post-ln" in c.argv() and "True" not in c.argv()
     plain = default.argv()                                           # None 与 False 的项不写
-    assert plain[0] == "bert" and not {"--objective", "--post-ln", "--eval-every", "--threads", "--init"} & set(plain)
+    assert plain[0] == "bert" and not {"--objective", "--post-ln", "--eval-every", "--threads", "--precision", "--init"} & set(plain)
     assert dataclasses.replace(default, steps=9).argv()[plain.index("--steps") + 1] == "9"
 
 
@@ -273,3 +273,27 @@ def test_command_checks_its_settings():
         dataclasses.replace(pretrain.Command("bert"), schedule="step")
     with pytest.raises(dataclasses.FrozenInstanceError):
         pretrain.Command("bert").steps = 3
+
+
+RESUME_CHANGES = {"model": ["elmo"], "preset": ["--preset", "small"], "objective": ["--objective", "mlm_nsp"],
+                  "corpus": ["--corpus", "reviews"], "batch_size": ["--batch-size", "4"], "accum": ["--accum", "2"],
+                  "seq_len": ["--seq-len", "64"], "lr": ["--lr", "3e-3"], "warmup": ["--warmup", "1"],
+                  "schedule": ["--schedule", "cosine"], "weight_decay": ["--weight-decay", "0.1"],
+                  "dropout": ["--dropout", "0"], "mask_prob": ["--mask-prob", "0.4"], "post_ln": ["--post-ln"],
+                  "seed": ["--seed", "1"], "init": ["--init", "bert_news"], "precision": ["--precision", "bf16"]}
+
+
+def test_resume_refuses_every_changed_setting_and_touches_nothing(tmp_path, capsys):
+    """续训的表：FIXED_ON_RESUME 里的每一项改了都被拒绝，报错点名这一项，目录里的文件逐字节不变；
+    只改 --steps（接着多训几步）是允许的。"""
+    assert set(RESUME_CHANGES) == set(pretrain.FIXED_ON_RESUME)
+    out = tmp_path / "run"
+    assert pretrain.main(["bert", *TINY, "--steps", "2", "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for key, change in RESUME_CHANGES.items():
+        model, flags = (change[0], []) if key == "model" else ("bert", change)
+        argv = [model, *TINY, "--steps", "3", *flags, "--out", str(out), "--resume"]
+        assert pretrain.main(argv) == 2, key
+        assert f"{key}=" in capsys.readouterr().err, key
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before, key
+    assert pretrain.main(["bert", *TINY, "--steps", "3", "--out", str(out), "--resume"]) == 0

@@ -111,3 +111,42 @@ def test_evaluate_is_a_weighted_mean_and_restores_training_mode():
     assert loss == pytest.approx((3.0 + 3.0) / 4) and model.training
     with pytest.raises(ValueError, match="batches"):
         evaluate(model, [], lambda m, b: (0.0, 0))
+
+
+def test_collectives_use_the_parameters_device(monkeypatch):
+    """fit 在进程间归约的张量必须放在参数所在的设备上（NCCL 只收 GPU 张量）。没有 GPU 时这样查：
+    把默认设备设成 meta，参数留在 CPU；凡是没指定设备新建的张量都会落到 meta 上，被记录下来的归约就会露馅。"""
+    import lmcourse.train as train
+
+    seen = []
+
+    def all_reduce(x, *args, **kwargs):                               # 两个进程的和 = 2 倍
+        seen.append(x.device)
+        assert x.device == torch.device("cpu"), f"归约的张量在 {x.device} 上，参数在 cpu 上"
+        x.mul_(2)
+
+    monkeypatch.setattr(train, "dist_info", lambda: (0, 2))
+    monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+    model = torch.nn.Linear(4, 1)
+    batch = (torch.ones(3, 4), torch.zeros(3, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with torch.device("meta"):
+        fit(model, lambda i: batch, _sum, 2, optimizer=opt, accum=2, clip=0, progress=False)
+    assert seen and all(d == torch.device("cpu") for d in seen)
+
+
+def test_fit_with_a_grad_scaler_matches_plain_fit():
+    """fp16 用的梯度缩放（这里在 CPU 上用 float32 试）：放大损失、更新前缩回，结果与不缩放相同；状态随续训保存。"""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(32, 4, generator=g), torch.randn(32, 1, generator=g)
+
+    def run(scaler, steps=6, path=None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        fit(model, lambda i: (x[(i - 1) % 4 * 8:][:8], y[(i - 1) % 4 * 8:][:8]), _sum, steps, lr=0.05, accum=2,
+            progress=False, scaler=scaler, state_path=path, eval_every=3)
+        return model.state_dict()
+
+    plain = run(None)
+    scaled = run(torch.amp.GradScaler("cpu", init_scale=2.0 ** 10))
+    assert _max_diff(plain, scaled) < 1e-6 and _max_diff(plain, run(None, steps=5)) > 1e-4

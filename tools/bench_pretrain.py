@@ -1,6 +1,6 @@
-"""预训练的吞吐量：旧的 BERT 训练步 vs 新的（同一模型尺寸、同一次运行），以及 1 个进程 vs 2 个进程（gloo）。
+"""预训练的吞吐量：旧的 BERT 训练步 vs 新的（同一模型尺寸、同一次运行），1 个进程 vs 2 个进程（gloo），fp32 vs bf16。
 
-用法：python tools/bench_pretrain.py [--steps 20] [--skip-ddp]
+用法：python tools/bench_pretrain.py [--steps 20] [--skip-ddp] [--only-precision]
 旧的训练步 = 第 7 章原来的做法：句对按本批最长补齐 [PAD]、注意力总是算出权重（逐步实现）、MLM+NSP。
 新的训练步 = lmcourse.pretrain：定长打包的块、不要权重时用融合注意力、只在被遮位置出打分。
 吞吐量按真实 token（不含 [PAD]）计。结果打印成 JSON，也写到 book/bench_pretrain.json（附录页引用的数字，测试核对两者一致）。
@@ -124,18 +124,53 @@ def ddp_tokens_per_second(nproc, steps):
     return {"tokens_per_second": m["tokens_per_second"], "threads_per_process": 2 // nproc}
 
 
+def precision_runs(steps=300):
+    """--precision fp32 与 bf16：小 BERT、小 GPT 各用 pretrain 命令训练 steps 步（2 个线程，dropout 0），
+    记吞吐量和最后的验证损失。两种精度交替着跑，机器忙闲对两边的影响差不多。"""
+    out = {}
+    for model in ("bert", "gpt"):
+        for precision in ("fp32", "bf16"):
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [sys.executable, "-m", "lmcourse.pretrain", model, "--preset", "small", "--corpus", "news",
+                       "--steps", str(steps), "--batch-size", "8", "--seq-len", "128", "--dropout", "0",
+                       "--eval-every", str(steps), "--threads", "2", "--precision", precision, "--quiet",
+                       "--out", tmp + "/run"]
+                subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONWARNINGS="ignore"), capture_output=True)
+                m = json.loads(Path(tmp, "run", "metrics.json").read_text())
+            out[f"{model}_{precision}"] = {"tokens_per_second": m["tokens_per_second"],
+                                           "valid_loss": m["final"]["valid_loss"], "steps": steps}
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--skip-ddp", action="store_true")
+    p.add_argument("--only-precision", action="store_true", help="只重量 fp32 / bf16 这一组，其余数字保留")
     a = p.parse_args()
-    result = {"old_step": old_step_tokens_per_second(a.steps), "new_step": new_step_tokens_per_second(a.steps)}
-    result["speedup"] = result["new_step"]["tokens_per_second"] / result["old_step"]["tokens_per_second"]
-    if not a.skip_ddp:
-        result["ddp_1_process"] = ddp_tokens_per_second(1, 4 * a.steps)
-        result["ddp_2_processes"] = ddp_tokens_per_second(2, 4 * a.steps)
+    path = ROOT / "book" / "bench_pretrain.json"
+    if a.only_precision:
+        result = json.loads(path.read_text())
+    else:
+        result = {"old_step": old_step_tokens_per_second(a.steps), "new_step": new_step_tokens_per_second(a.steps)}
+        result["speedup"] = result["new_step"]["tokens_per_second"] / result["old_step"]["tokens_per_second"]
+        if not a.skip_ddp:
+            result["ddp_1_process"] = ddp_tokens_per_second(1, 4 * a.steps)
+            result["ddp_2_processes"] = ddp_tokens_per_second(2, 4 * a.steps)
+    result["precision"] = precision_runs()
+    result["cpu"] = _cpu_name()
     print(json.dumps(result, ensure_ascii=False, indent=1))
-    (ROOT / "book" / "bench_pretrain.json").write_text(json.dumps(result, indent=1) + "\n")
+    path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+
+
+def _cpu_name():
+    """CPU 型号和它有没有 bf16 指令（AVX512-BF16 / AMX）：bf16 在 CPU 上快不快取决于它。"""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"model": "unknown", "bf16_instructions": None}
+    name = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "?")
+    return {"model": name, "bf16_instructions": "avx512_bf16" in flags or "amx_bf16" in flags}
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ class MultiHeadAttention(nn.Module):
                 average_attn_weights=True):
         """query (B, Tq, E)，key / value (B, Tk, E)。
 
-        key_padding_mask (B, Tk)：True 处是填充，不许看；attn_mask (Tq, Tk) 或 (B·H, Tq, Tk)。
+        key_padding_mask (B, Tk)：True 处是填充，不许看；attn_mask (Tq, Tk)、(H, Tq, Tk)（各样本共用）或 (B·H, Tq, Tk)。
         返回 (输出 (B, Tq, E), 权重)：权重默认对各头取平均 (B, Tq, Tk)，
         average_attn_weights=False 时逐头给出 (B, H, Tq, Tk)；need_weights=False 时为 None。
         """
@@ -244,11 +244,10 @@ class MultiHeadAttention(nn.Module):
         k = F.linear(key, w_k, b_k).view(B, Tk, H, d).transpose(1, 2)    # (B, H, Tk, d)
         v = F.linear(value, w_v, b_v).view(B, Tk, H, d).transpose(1, 2)  # (B, H, Tk, d)
         p = self.dropout if self.training else 0.0
-        if need_weights or _has_dead_rows(mask):
+        if need_weights:
             out, weights = scaled_dot_product_attention(q, k, v, mask, p)  # (B, H, Tq, d), (B, H, Tq, Tk)
         else:                                                # 不要权重时用 torch 的融合实现：同一公式，不存下权重矩阵
-            fused_mask = ~mask if mask is not None and mask.dtype == torch.bool else mask  # torch 的布尔掩码 True = 可看
-            out, weights = F.scaled_dot_product_attention(q, k, v, fused_mask, dropout_p=p), None
+            out, weights = _fused_attention(q, k, v, mask, p), None
         out = out.transpose(1, 2).reshape(B, Tq, self.embed_dim)       # 各头拼接 (B, Tq, E)
         out = self.out_proj(out)                                        # (B, Tq, E)
         if not need_weights:
@@ -280,10 +279,12 @@ class MultiHeadAttention(nn.Module):
             _tensor("attn_mask", attn_mask)
             if tuple(attn_mask.shape) == (Tq, Tk):
                 masks.append(("attn_mask", attn_mask.reshape(1, 1, Tq, Tk)))
+            elif tuple(attn_mask.shape) == (self.num_heads, Tq, Tk):               # 每个头一张、各样本共用（如 ALiBi）
+                masks.append(("attn_mask", attn_mask.reshape(1, self.num_heads, Tq, Tk)))
             elif tuple(attn_mask.shape) == (B * self.num_heads, Tq, Tk):
                 masks.append(("attn_mask", attn_mask.reshape(B, self.num_heads, Tq, Tk)))
             else:
-                raise ValueError(f"参数 attn_mask 的形状应为 {(Tq, Tk)} 或 {(B * self.num_heads, Tq, Tk)}，"
+                raise ValueError(f"参数 attn_mask 的形状应为 {(Tq, Tk)}、{(self.num_heads, Tq, Tk)} 或 {(B * self.num_heads, Tq, Tk)}，"
                                  f"收到 {tuple(attn_mask.shape)}")
         for name, m in masks:
             if m.dtype != torch.bool and not m.is_floating_point():
@@ -298,12 +299,18 @@ class MultiHeadAttention(nn.Module):
         return as_float[0] if len(as_float) == 1 else as_float[0] + as_float[1]
 
 
-def _has_dead_rows(mask):
-    """掩码里是否有整行都不许看的 query（融合实现在这种行上给出 NaN，这里改走逐步实现，权重记为 0）。"""
+def _fused_attention(q, k, v, mask, dropout_p):
+    """torch 的融合注意力。整行都不许看的 query 输出 0（与 masked_softmax 一致；融合实现在这种行上给出 NaN）：
+    先让这些行看全部 key，算完再清零，全程不必回到主机上判断有没有这种行。"""
     if mask is None:
-        return False
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     blocked = mask if mask.dtype == torch.bool else torch.isneginf(mask)
-    return bool(blocked.all(-1).any())
+    dead = blocked.all(-1, keepdim=True)                                 # (B, H 或 1, Tq 或 1, 1)
+    if mask.dtype == torch.bool:
+        allowed = ~(mask & ~dead)                                        # torch 的布尔掩码 True = 可看
+    else:
+        allowed = mask.masked_fill(dead, 0.0)
+    return F.scaled_dot_product_attention(q, k, v, allowed, dropout_p=dropout_p).masked_fill(dead, 0.0)
 
 
 # ---------- 注意力池化 ----------

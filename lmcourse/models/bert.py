@@ -133,8 +133,8 @@ class BertModel(nn.Module):
             token_type_ids = torch.zeros_like(input_ids)
         pad = None if attention_mask is None else attention_mask == 0                  # (B, T)，True = 填充
         x = self.embeddings(input_ids, token_type_ids)                                  # (B, T, H)
-        B, T = input_ids.shape
-        bias = alibi_bias(T, self.config.num_attention_heads).to(x).repeat(B, 1, 1) if self.config.alibi else None
+        bias = alibi_bias(input_ids.size(1), self.config.num_attention_heads, x.device).to(x.dtype) \
+            if self.config.alibi else None                                              # (A, T, T)，各样本共用
         weights = []
         for layer in self.layers:
             if need_weights:
@@ -177,10 +177,10 @@ class BertModel(nn.Module):
         return new.train(ref.training)
 
 
-def alibi_bias(T, num_heads):
+def alibi_bias(T, num_heads, device=None):
     """ALiBi（Press 等，2022）的双向版：第 h 个头的分数加上 -m_h·|i-j|，m_h = 2^(-8h/A)。返回 (A, T, T)。"""
-    slopes = 2.0 ** (-8.0 * torch.arange(1, num_heads + 1) / num_heads)               # (A,)
-    pos = torch.arange(T)
+    slopes = 2.0 ** (-8.0 * torch.arange(1, num_heads + 1, device=device) / num_heads)  # (A,)
+    pos = torch.arange(T, device=device)
     return -slopes[:, None, None] * (pos[None, :] - pos[:, None]).abs()                # (A, T, T)
 
 
@@ -248,7 +248,7 @@ class BertForSequenceClassification(nn.Module):
     def pool(self, seq, pooled, attention_mask):
         if self.pooling == "cls":
             return pooled                                                               # (B, H)
-        keep = (attention_mask if attention_mask is not None else torch.ones(seq.shape[:2])).unsqueeze(-1).bool()
+        keep = (attention_mask if attention_mask is not None else seq.new_ones(seq.shape[:2])).unsqueeze(-1).bool()
         mean = (seq * keep).sum(1) / keep.sum(1)                                        # (B, H)
         mx = seq.masked_fill(~keep, float("-inf")).max(1).values                        # (B, H)
         return {"mean": mean, "max": mx, "mean_max": torch.cat([mean, mx], -1)}[self.pooling]

@@ -140,7 +140,8 @@ def encode_texts(model, tokenizer, texts, batch_size=64):
             idx = order[k:k + batch_size]
             ids = [[tokenizer.sep_id] + tokenizer.encode(texts[i]) + [tokenizer.sep_id] for i in idx]
             x, lengths = pad_batch(ids, tokenizer.pad_id)                    # (B, T), (B,)
-            reps = model.layers(x, lengths)                             # (L+1, B, T, 2d)
+            device = next(model.parameters()).device
+            reps = model.layers(x.to(device), lengths.to(device))       # (L+1, B, T, 2d)
             for b, (i, n) in enumerate(zip(idx, lengths.tolist())):
                 out[i] = reps[:, b, 1:n - 1].clone()                    # 去掉两端的 [SEP]；clone 以免拖住整批
     return out

@@ -235,7 +235,7 @@ class GPT(nn.Module):
                     nxt = logits.argmax(-1, keepdim=True)                               # (B, 1)
                 else:
                     probs = F.softmax(filter_logits(logits / temperature, top_k, top_p), -1)
-                    nxt = torch.multinomial(probs, 1, generator=generator)              # (B, 1)
+                    nxt = torch.multinomial(probs.cpu(), 1, generator=generator).to(idx.device)  # (B, 1)，在 CPU 上抽：与设备无关
                 idx = torch.cat([idx, nxt], 1)
         finally:
             self.train(was)
@@ -283,16 +283,17 @@ def perplexity(model, stream, context=256, stride=128, batch_size=16):
     if stride > context:
         raise ValueError(f"参数 stride={stride} 不应大于 context={context}")
     stream = torch.as_tensor(stream)
+    device = next(model.parameters()).device
     was = model.training
     model.eval()
     starts = list(range(0, max(len(stream) - context - 1, 0) + 1, stride))
     total = count = 0
     for i in range(0, len(starts), batch_size):
         part = starts[i:i + batch_size]
-        x = torch.stack([stream[s:s + context] for s in part])                 # (B, context)
-        y = torch.stack([stream[s + 1:s + context + 1] for s in part])          # (B, context)
+        x = torch.stack([stream[s:s + context] for s in part]).to(device)      # (B, context)
+        y = torch.stack([stream[s + 1:s + context + 1] for s in part]).to(device)
         nll = F.cross_entropy(model(x).transpose(1, 2), y, reduction="none")   # (B, context)
-        keep = torch.zeros(context, dtype=torch.bool)
+        keep = torch.zeros(context, dtype=torch.bool, device=device)
         keep[context - stride:] = True                                          # 只算窗口后 stride 个位置
         if part[0] == 0:
             nll_first = nll[0, :context - stride].sum()                         # 开头的窗口：前面的位置也算

@@ -83,12 +83,12 @@ def lm_eval_batches(stream, context, batch_size=4096):
 def sample(model, context_ids, length, generator=None, temperature=1.0):
     """从 NNLM 逐字抽样 length 个 id。"""
     model.eval()
-    ids = list(context_ids)
+    ids, device = list(context_ids), next(model.parameters()).device
     n = model.config.context
     for _ in range(check_int("length", length, minimum=0)):
-        ctx = torch.tensor([([ids[0]] * n + ids)[-n:]])
+        ctx = torch.tensor([([ids[0]] * n + ids)[-n:]], device=device)
         probs = F.softmax(model(ctx)[0] / temperature, dim=-1)
-        ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+        ids.append(int(torch.multinomial(probs.cpu(), 1, generator=generator)))   # 在 CPU 上抽：与设备无关
     return ids[len(ids) - length:]
 
 

@@ -104,9 +104,9 @@ def perplexity(model, stream, batch_size=16, seq_len=256):
     第一个 token 和末尾凑不满一列的几个（合起来不超过 batch_size 个），影响可忽略。
     """
     model.eval()
-    total, count, state = 0.0, 0, None
+    total, count, state, device = 0.0, 0, None, next(model.parameters()).device
     for x, y in stream_batches(stream, batch_size, seq_len):
-        loss, state = model.nll(x, y, state)
+        loss, state = model.nll(x.to(device), y.to(device), state)
         total += loss.item() * y.numel()
         count += y.numel()
     return metrics.perplexity(total / count)
@@ -117,13 +117,14 @@ def sample(model, prefix_ids, length, generator=None, temperature=1.0):
     """从模型逐字抽样 length 个 id（prefix_ids 先读进去作为上文）。"""
     model.eval()
     check_int("length", length, minimum=0)
-    logp, state = model.log_probs(torch.tensor([list(prefix_ids)]))
+    device = next(model.parameters()).device
+    logp, state = model.log_probs(torch.tensor([list(prefix_ids)], device=device))
     out = []
     for _ in range(length):
         probs = F.softmax(logp[0, -1] / temperature, dim=-1)
-        nxt = int(torch.multinomial(probs, 1, generator=generator))
+        nxt = int(torch.multinomial(probs.cpu(), 1, generator=generator))      # 在 CPU 上抽：与设备无关
         out.append(nxt)
-        logp, state = model.log_probs(torch.tensor([[nxt]]), state)
+        logp, state = model.log_probs(torch.tensor([[nxt]], device=device), state)
     return out
 
 
