@@ -29,7 +29,7 @@ from lmcourse._check import Config, check_choice, check_int, check_number, check
 from lmcourse.ckpt import vocab_hash
 from lmcourse.metrics import perplexity
 # 命令的数据管道；各章也从这里取 pretrain.Batches、pretrain.pack 等
-from lmcourse.data.stream import (CORPORA, Batches, block_stream, check_corpus, corpus_lines,  # noqa: F401
+from lmcourse.data.stream import (CORPORA, Batches, Prefetch, block_stream, check_corpus, corpus_lines,  # noqa: F401
                                   eval_batches, pack)
 from lmcourse.models import bert, elmo, gpt, nnlm, rnn, xlnet
 from lmcourse.models.bert import BertConfig, BertForPreTraining
@@ -161,6 +161,7 @@ def parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="每个进程的 torch 线程数（默认 CPU 核数 / 进程数）")
+    p.add_argument("--workers", type=int, default=0, help="提前做批次的子进程数（0 = 在训练的线程里做）；不影响结果")
     p.add_argument("--precision", default=None,
                    help="fp32 / bf16 / fp16（fp16 带梯度缩放，只用于 CUDA）；默认 CUDA 上 bf16、CPU 上 fp32")
     p.add_argument("--out", required=True, help="输出目录")
@@ -197,6 +198,7 @@ class Command(Config):
     seed: int = 0
     eval_every: int | None = None
     threads: int | None = None
+    workers: int = 0
     precision: str | None = None
     init: str | None = None
 
@@ -215,7 +217,7 @@ class Command(Config):
         return argv
 
 
-# 续训（--resume）时必须与第一次相同的参数；--steps（可以接着多训几步）、--eval-every、--threads、--quiet 可以改
+# 续训（--resume）时必须与第一次相同的参数；--steps（可以接着多训几步）、--eval-every、--threads、--workers、--quiet 可以改
 FIXED_ON_RESUME = ("model", "preset", "objective", "corpus", "batch_size", "accum", "seq_len", "lr", "warmup",
                    "schedule", "weight_decay", "dropout", "mask_prob", "post_ln", "seed", "init", "precision")
 
@@ -232,6 +234,7 @@ def check_settings(args):
         check_choice("precision", args.precision, PRECISIONS)
     for name in ("steps", "batch_size", "seq_len", "accum"):
         check_int(name, getattr(args, name), minimum=1)
+    check_int("workers", args.workers, minimum=0)
     check_int("seed", args.seed, minimum=0)
     for name in ("lr", "warmup", "weight_decay", "dropout", "mask_prob"):
         check_number(name, getattr(args, name))
@@ -382,8 +385,9 @@ def run(argv=None):
     wrapped = _DDP(model, find_unused_parameters=True) if world > 1 else model   # 只做 MLM 时 NSP 头不参与
     opt = adamw(model, args.lr, args.weight_decay)
     sched = schedule(opt, args.steps, args.warmup if args.warmup < 1 else int(args.warmup), args.schedule)
-    get_batch = Batches(objective, args.corpus, tok, normalize=normalize, batch_size=args.batch_size,
-                        seq_len=args.seq_len, seed=args.seed, rank=rank, world=world, device=device)
+    get_batch = Prefetch(Batches(objective, args.corpus, tok, normalize=normalize, batch_size=args.batch_size,
+                                 seq_len=args.seq_len, seed=args.seed, rank=rank, world=world),
+                         workers=args.workers, device=device)            # 子进程提前做好批次，与训练的一步重叠
     scorer = make_objective(args.objective, tok, config)      # 评估总用默认设置（MLM 遮 15%），不同掩码比例才可比
     valid = [{k: v.to(device) for k, v in b.items()}
              for b in eval_batches(scorer, tok, normalize, args.seq_len)] if rank == 0 else []
@@ -407,7 +411,7 @@ def run(argv=None):
                    "wall_seconds": round(seconds, 1),
                    "tokens_per_step": args.batch_size * args.accum * args.seq_len,
                    "layout": {"device": device.type, "processes": world, "threads_per_process": torch.get_num_threads(),
-                              "precision": precision}}
+                              "data_workers": args.workers, "precision": precision}}
         (out / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     if world > 1:
         import torch.distributed as dist

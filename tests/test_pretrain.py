@@ -249,7 +249,7 @@ def test_command_argv_round_trips_through_the_parser():
 
     c = pretrain.Command("ernie", preset="tiny", objective="mlm", corpus="reviews", steps=7, batch_size=4, accum=2,
                          seq_len=32, lr=3e-4, warmup=0.25, schedule="cosine", weight_decay=0.0, dropout=0.0,
-                         mask_prob=0.3, post_ln=True, seed=5, eval_every=3, threads=2, precision="bf16", init="bert_news")
+                         mask_prob=0.3, post_ln=True, seed=5, eval_every=3, threads=2, workers=2, precision="bf16", init="bert_news")
     default = pretrain.Command("bert")
     assert all(getattr(c, f.name) != getattr(default, f.name) for f in dataclasses.fields(c))   # 每一项都不是默认值
     parsed = vars(pretrain.parser().parse_args(c.argv() + ["--out", "x"]))
@@ -297,3 +297,24 @@ def test_resume_refuses_every_changed_setting_and_touches_nothing(tmp_path, caps
         assert f"{key}=" in capsys.readouterr().err, key
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before, key
     assert pretrain.main(["bert", *TINY, "--steps", "3", "--out", str(out), "--resume"]) == 0
+
+
+def test_worker_count_does_not_change_the_batches():
+    """Prefetch：0 个和 2 个子进程做出的批次逐元素相同（ERNIE 的知识掩码，jieba 在子进程里切词）；从中间跳回也一样。"""
+    tok = data.bert_tokenizer()
+    obj = objectives.get("ernie", tokenizer=tok, total_examples=48)           # 前三分之一逐字、中间整词、最后实体
+    make = lambda: pretrain.Batches(obj, "news", tok, normalize=True, batch_size=4, seq_len=32, seed=0)  # noqa: E731
+    inline, workers = pretrain.Prefetch(make()), pretrain.Prefetch(make(), workers=2)
+    for i in (1, 2, 3, 4, 5, 6, 11, 12, 3, 4):                                  # 11：跳到后面（续训）；3：再跳回来
+        a, b = inline(i), workers(i)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), i
+    with pytest.raises(ValueError, match="workers"):
+        pretrain.Prefetch(make(), workers=-1)
+
+
+def test_training_with_data_workers_equals_training_without(tmp_path):
+    args = ["ernie", *TINY, "--steps", "4", "--dropout", "0"]
+    assert pretrain.main(args + ["--out", str(tmp_path / "a")]) == 0
+    assert pretrain.main(args + ["--workers", "2", "--out", str(tmp_path / "b")]) == 0
+    assert _max_diff(_params(tmp_path / "a" / "model.pt"), _params(tmp_path / "b" / "model.pt")) == 0
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["layout"]["data_workers"] == 2

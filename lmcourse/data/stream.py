@@ -88,17 +88,16 @@ def block_stream(corpus, tokenizer, chunk_len, normalize, seed, shuffle=2048):
 
 
 class Batches:
-    """get_batch(i)：全局第 i 个小批里属于本进程的样本，做成目标要的输入字典。"""
+    """get_batch(i)：全局第 i 个小批里属于本进程的样本，做成目标要的输入字典（CPU 上的张量）。"""
 
-    def __init__(self, objective, corpus, tokenizer, *, normalize, batch_size, seq_len, seed, rank=0, world=1,
-                 device="cpu"):
+    def __init__(self, objective, corpus, tokenizer, *, normalize, batch_size, seq_len, seed, rank=0, world=1):
         check_int("batch_size", batch_size, minimum=1)
         check_int("seq_len", seq_len, minimum=2)
         check_int("seed", seed, minimum=0)
         if batch_size % world:
             raise ValueError(f"参数 batch_size={batch_size} 应能被进程数 {world} 整除")
         check_corpus(corpus)
-        self.objective, self.seed, self.device = objective, seed, device
+        self.objective, self.seed = objective, seed
         self.batch_size, self.per_rank, self.rank = batch_size, batch_size // world, rank
         self.chunk_len = objective.chunk_len(seq_len)
         self.args = (corpus, tokenizer, self.chunk_len, normalize, seed)
@@ -125,8 +124,47 @@ class Batches:
                 ids.append(e)
             self.recent.append(chunk)
         chunks = torch.tensor(rows, dtype=torch.long)
-        batch = self.objective.make_batch(chunks, ids, self.seed, torch.tensor(others, dtype=torch.long))
-        return {k: v.to(self.device) for k, v in batch.items()}
+        return self.objective.make_batch(chunks, ids, self.seed, torch.tensor(others, dtype=torch.long))
+
+
+class Prefetch:
+    """get_batch(i)：让 workers 个子进程提前做好批次（读语料、分词、掩码与训练的一步同时进行），按编号的顺序交出来，
+    再搬到 device 上（CUDA 上从锁页内存异步拷贝）。workers=0 时就在训练的线程里做。
+
+    批次只由编号 i 决定（Batches 的约定），所以 workers 取几，得到的批次都一样；第 w 个子进程做编号 ≡ w（模 workers）的批次。
+    """
+
+    def __init__(self, batches, workers=0, device="cpu"):
+        self.batches, self.device = batches, torch.device(device)
+        self.workers = check_int("workers", workers, minimum=0)
+        self.it, self.next_i = None, None
+
+    def __call__(self, i):
+        if self.workers == 0:
+            batch = self.batches(i)
+        else:
+            if self.it is None or i != self.next_i:                 # 第一次，或跳到了别处（续训）：从 i 起重新排
+                self.it = iter(torch.utils.data.DataLoader(
+                    _FromIndex(self.batches, i), batch_size=None, num_workers=self.workers,
+                    pin_memory=self.device.type == "cuda", persistent_workers=False))
+            batch = next(self.it)
+            self.next_i = i + 1
+        cuda = self.device.type == "cuda"
+        return {k: v.to(self.device, non_blocking=cuda) for k, v in batch.items()}
+
+
+class _FromIndex(torch.utils.data.IterableDataset):
+    """从编号 first 起的批次；有几个子进程，就各取一份、轮流交出（DataLoader 按子进程轮流取，顺序不乱）。"""
+
+    def __init__(self, batches, first):
+        self.batches, self.first = batches, first
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        i, step = (self.first + info.id, info.num_workers) if info else (self.first, 1)
+        while True:
+            yield self.batches(i)
+            i += step
 
 
 def eval_batches(objective, tokenizer, normalize, seq_len, split="valid", blocks=256, batch_size=64, seed=12345,
