@@ -2,13 +2,16 @@
 import json
 import math
 import os
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from lmcourse import data, objectives, pretrain
+from lmcourse import ckpt, data, objectives, pretrain
 
 TINY = ["--preset", "tiny", "--batch-size", "8", "--seq-len", "32", "--quiet", "--eval-every", "3"]
 
@@ -318,3 +321,38 @@ def test_training_with_data_workers_equals_training_without(tmp_path):
     assert pretrain.main(args + ["--workers", "2", "--out", str(tmp_path / "b")]) == 0
     assert _max_diff(_params(tmp_path / "a" / "model.pt"), _params(tmp_path / "b" / "model.pt")) == 0
     assert json.loads((tmp_path / "b" / "metrics.json").read_text())["layout"]["data_workers"] == 2
+
+
+def _book_commands(page):
+    """附录代码块里的每条 pretrain 命令（续行拼好），只留 lmcourse.pretrain 之后的参数。"""
+    text = (Path(__file__).resolve().parents[1] / "book" / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+    commands = [" ".join(b.replace("\\\n", " ").split()) for b in blocks]
+    return [shlex.split(c.split("lmcourse.pretrain", 1)[1]) for c in commands if "lmcourse.pretrain" in c]
+
+
+def test_every_command_in_the_appendix_runs(tmp_path):
+    """附录里的每条命令都在 CPU 上真跑一遍：尺寸、步数、批大小、块长换成最小的，自己的语料换成一个小文件；
+    续训那条先不带 --resume 跑，再带着跑。续训命令与 bert_news 检查点记下的命令设置完全相同。"""
+    corpus = tmp_path / "mine.txt"
+    corpus.write_text("\n".join(data.peoples_daily_texts("train")[:200]) + "\n", encoding="utf-8")
+    small = {"--preset": "tiny", "--steps": "2", "--batch-size": "4", "--seq-len": "32"}
+    commands = _book_commands("appendix_cluster.md")
+    assert len(commands) == 6
+    for k, argv in enumerate(commands):
+        args = [a for a in argv if a != "--resume"]
+        for i, a in enumerate(args[:-1]):
+            if a in small:
+                args[i + 1] = small[a]
+            elif a == "--corpus" and args[i + 1].endswith(".txt"):
+                args[i + 1] = str(corpus)
+            elif a == "--out":
+                args[i + 1] = str(tmp_path / f"run{k}")
+        assert pretrain.main(args + ["--quiet", "--eval-every", "1"]) == 0, argv
+        if "--resume" in argv:
+            assert pretrain.main(args + ["--quiet", "--eval-every", "1", "--steps", "3", "--resume"]) == 0
+            stored = shlex.split(ckpt.info("bert_news")["pretrain_command"].split("lmcourse.pretrain", 1)[1])
+            mine = argv[:argv.index("--out")] + argv[argv.index("--out") + 2:]
+            settings = [vars(pretrain.parser().parse_args([a for a in c if a != "--resume"] + ["--out", "x"]))
+                        for c in (mine, stored)]
+            assert settings[0] == settings[1]
