@@ -273,9 +273,11 @@ def check_args(args, world=1):
             raise ValueError(f"参数 resume：目录 {out} 里没有可续训的 state.pt 和 config.json")
         old = json.loads(config.read_text(encoding="utf-8"))
         for key in FIXED_ON_RESUME:                         # 换了其中任何一个，训练的就不再是同一个问题
-            mine = (args.objective or MODELS[args.model].objective) if key == "objective" else getattr(args, key)
-            if old["args"].get(key) != mine:
-                raise ValueError(f"参数 resume：目录 {out} 是 {key}={old['args'].get(key)!r} 的训练，"
+            mine = {"objective": args.objective or MODELS[args.model].objective,
+                    "precision": precision_for(args.precision, _device())[0]}.get(key, getattr(args, key))
+            theirs = old["args"].get(key, mine if key == "precision" else None)   # 有 --precision 之前的训练没记它
+            if theirs != mine:
+                raise ValueError(f"参数 resume：目录 {out} 是 {key}={theirs!r} 的训练，"
                                  f"与这次的 {mine!r} 不同")
     elif (out / "model.pt").exists() or (out / "state.pt").exists():
         raise ValueError(f"参数 out：目录 {out} 里已有训练结果，不会覆盖；接着训练请加 --resume，或换一个目录")
@@ -302,13 +304,17 @@ def load_init(model, source, tokenizer):
     model.load_state_dict(state)
 
 
+def _device():
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def setup_distributed():
     """torchrun 下初始化进程组（GPU 用 NCCL，CPU 用 gloo），返回 (rank, world, device)。"""
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return 0, 1, _device()
     cuda = torch.cuda.is_available()
     dist.init_process_group("nccl" if cuda else "gloo")
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -377,12 +383,16 @@ def run(argv=None):
     objective = make_objective(args.objective, tok, config, args.mask_prob,
                                total_examples=args.steps * args.batch_size * args.accum)
     model.to(device)
+    args.precision = precision_for(args.precision, device)[0]       # config.json 记下真正用的精度，续训时换了设备也查得出
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(
             {"args": vars(args), "model_config": asdict(config), "vocab_hash": vocab_hash(tok), "world_size": world},
             ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    wrapped = _DDP(model, find_unused_parameters=True) if world > 1 else model   # 只做 MLM 时 NSP 头不参与
+    # DDP 默认每一步都等齐所有参数的梯度。有的参数在某些步用不上：只做 MLM 时 BERT / ERNIE 的 NSP 头和池化层、没有段编号时
+    # XLNet 的段偏置、自适应 softmax 里这一批没有字落进去的尾部簇（LSTM、ELMo）。只在这些情况下才让 DDP 每步去找（多一次全归约）
+    find_unused = args.model in ("lstm", "elmo", "xlnet") or (args.model in ("bert", "ernie") and args.objective != "mlm_nsp")
+    wrapped = _DDP(model, find_unused_parameters=find_unused) if world > 1 else model
     opt = adamw(model, args.lr, args.weight_decay)
     sched = schedule(opt, args.steps, args.warmup if args.warmup < 1 else int(args.warmup), args.schedule)
     get_batch = Prefetch(Batches(objective, args.corpus, tok, normalize=normalize, batch_size=args.batch_size,

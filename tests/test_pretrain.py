@@ -293,6 +293,7 @@ def test_resume_refuses_every_changed_setting_and_touches_nothing(tmp_path, caps
     out = tmp_path / "run"
     assert pretrain.main(["bert", *TINY, "--steps", "2", "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert json.loads((out / "config.json").read_text())["args"]["precision"] == "fp32"   # 记下真正用的精度，不是 None
     for key, change in RESUME_CHANGES.items():
         model, flags = (change[0], []) if key == "model" else ("bert", change)
         argv = [model, *TINY, "--steps", "3", *flags, "--out", str(out), "--resume"]

@@ -235,7 +235,7 @@ class MultiHeadAttention(nn.Module):
         average_attn_weights=False 时逐头给出 (B, H, Tq, Tk)；need_weights=False 时为 None。
         """
         B, Tq, Tk, H, d = self._check_inputs(query, key, value)
-        mask = self._merge_masks(key_padding_mask, attn_mask, B, Tq, Tk, query.dtype)  # (B, H 或 1, Tq 或 1, Tk)
+        mask = self._merge_masks(key_padding_mask, attn_mask, B, Tq, Tk, query.dtype)  # (B 或 1, H 或 1, Tq 或 1, Tk)
         b_q = b_k = b_v = None
         if self.in_proj_bias is not None:
             b_q, b_k, b_v = self.in_proj_bias.chunk(3)
