@@ -357,3 +357,31 @@ def test_every_command_in_the_appendix_runs(tmp_path):
             settings = [vars(pretrain.parser().parse_args([a for a in c if a != "--resume"] + ["--out", "x"]))
                         for c in (mine, stored)]
             assert settings[0] == settings[1]
+
+
+def test_error_table_in_the_appendix_quotes_the_real_messages(tmp_path, capsys):
+    """附录“报错”表的每一行：按那一行的情形运行命令，退出码 2，报错里逐段出现表里的原话（… 处是路径等可变部分）。"""
+    page = (Path(__file__).resolve().parents[1] / "book" / "appendix_cluster.md").read_text(encoding="utf-8")
+    table = page.split("| 情形 | 报错（节选） |", 1)[1].split("\n\n", 1)[0]
+    messages = [row.split(" | ")[1].rstrip(" |") for row in table.strip().splitlines()[1:]]
+    out, empty = tmp_path / "run", tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf-8")
+    assert pretrain.main(["bert", *TINY, "--steps", "2", "--out", str(out)]) == 0
+    cases = [["roberta", "--out", str(tmp_path / "x")], ["bert", "--preset", "huge", "--out", str(tmp_path / "x")],
+             ["bert", "--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x")],
+             ["bert", "--corpus", str(empty), "--out", str(tmp_path / "x")],
+             ["elmo", *TINY, "--out", str(out), "--resume"],
+             ["bert", *TINY, "--mask-prob", "0.4", "--out", str(out), "--resume"],
+             ["bert", "--out", str(tmp_path / "nothing"), "--resume"], ["bert", *TINY, "--out", str(out)]]
+    assert len(messages) == len(cases) + 1
+    capsys.readouterr()
+    for argv, message in zip(cases, messages):
+        assert pretrain.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert all(part.strip() in err for part in message.split("…")), (message, err)
+    os.environ["WORLD_SIZE"] = "8"
+    try:
+        assert pretrain.main(["bert", "--batch-size", "100", "--out", str(tmp_path / "x")]) == 2
+        assert messages[-1] in capsys.readouterr().err
+    finally:
+        del os.environ["WORLD_SIZE"]
