@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard chapters/*.ipynb))
 
-.PHONY: setup book html execute test browser-setup browser colab colab-notebooks bench checkpoints font clean
+.PHONY: setup book html execute test browser-setup browser colab colab-notebooks bench bench-pretrain bench-hf smoke checkpoints font clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ colab-notebooks: setup
 # 逐章计时（空闲机器上每章 ≤ 60 秒、全书 ≤ 10 分钟），结果写进 book/bench_chapters.json
 bench: setup
 	$(BIN)/python tools/run_chapters.py --record book/bench_chapters.json $(CHAPTERS)
+
+# 附录里的吞吐量（旧 / 新训练步、1 / 2 个进程、fp32 / bf16），写进 book/bench_pretrain.json（测试核对附录与它一致）
+bench-pretrain: setup
+	$(BIN)/python tools/bench_pretrain.py
+
+# 本包的训练步、生成与 Hugging Face 同尺寸模型交替比速度，另算 BERT 一步的算力利用率（只打印）
+bench-hf: setup
+	$(BIN)/python tools/bench_hf.py
+
+# 上 GPU 之前的冒烟测试：每行 PASS 或 FAIL（多卡机器上：make smoke PROCS=8）
+smoke: setup
+	$(BIN)/python tools/gpu_smoke.py $(if $(PROCS),--procs $(PROCS))
 
 checkpoints: setup
 	$(BIN)/python -m lmcourse.ckpt all
