@@ -83,7 +83,7 @@ def masked_lm_checkpoint(run, command, data_note, objective_note=""):
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，掩码比例 {a['mask_prob']}，"
                          f"目标 {a['objective']}{objective_note}，steps={a['steps']}",
             "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"], "train_seconds": metrics["train_seconds"],
-            "tokens_per_second": metrics["tokens_per_second"],
+            "tokens_per_second": metrics["tokens_per_second"], "layout": metrics.get("layout"),
             "history": history(metrics, ["train_loss", "valid_ppl", "valid_acc"], 4),
             "metrics": {"valid_mlm_ppl": round(valid["mlm_ppl"], 2), "valid_mlm_acc": round(valid["mlm_acc"], 4),
                         "test_mlm_ppl": round(test["mlm_ppl"], 2), "test_mlm_acc": round(test["mlm_acc"], 4)}}

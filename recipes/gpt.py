@@ -39,7 +39,7 @@ def gpt_news():
             "optimizer": f"AdamW（权重衰减 {a['weight_decay']}），学习率峰值 {a['lr']}，{a['warmup']} 升温后 {a['schedule']} 衰减，"
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，dropout={a['dropout']}，steps={a['steps']}",
             "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"], "train_seconds": metrics["train_seconds"],
-            "tokens_per_second": metrics["tokens_per_second"],
+            "tokens_per_second": metrics["tokens_per_second"], "layout": metrics.get("layout"),
             "flops_per_token": flops_per_token(config["model_config"], "gpt", a["seq_len"]),
             "history": history(metrics, ["train_loss", "valid_ppl"]), "metrics": scores,
             "wide": _wide()}

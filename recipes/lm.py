@@ -27,7 +27,7 @@ def _meta(config, metrics, command, tokens_seen, extra):
             "optimizer": f"AdamW（权重衰减 {a['weight_decay']}），学习率峰值 {a['lr']}，{a['warmup']} 升温后 {a['schedule']} 衰减，"
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，dropout={a['dropout']}，steps={a['steps']}",
             "tokens_seen": tokens_seen, "train_seconds": metrics["train_seconds"],
-            "tokens_per_second": metrics["tokens_per_second"], **extra}
+            "tokens_per_second": metrics["tokens_per_second"], "layout": metrics.get("layout"), **extra}
 
 
 def _recipe(name, command, load, perplexities):

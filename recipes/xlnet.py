@@ -35,7 +35,7 @@ def xlnet_news():
                          f"batch={a['batch_size']}，块长 {a['seq_len']}，预测比例 {a['mask_prob']}，"
                          f"目标 {a['objective']}，steps={a['steps']}",
             "tokens_seen": a["steps"] * a["batch_size"] * a["seq_len"], "train_seconds": metrics["train_seconds"],
-            "tokens_per_second": metrics["tokens_per_second"], "speed_measured": SPEED,
+            "tokens_per_second": metrics["tokens_per_second"], "layout": metrics.get("layout"), "speed_measured": SPEED,
             "history": history(metrics, ["train_loss", "valid_ppl", "valid_acc"], 4),
             "metrics": {f"{split}_{k}": round(v, 4) for split in ("valid", "test")
                         for k, v in plm_metrics(model, split).items()}}
