@@ -131,7 +131,8 @@ class Prefetch:
     """get_batch(i)：让 workers 个子进程提前做好批次（读语料、分词、掩码与训练的一步同时进行），按编号的顺序交出来，
     再搬到 device 上（CUDA 上从锁页内存异步拷贝）。workers=0 时就在训练的线程里做。
 
-    批次只由编号 i 决定（Batches 的约定），所以 workers 取几，得到的批次都一样；第 w 个子进程做编号 ≡ w（模 workers）的批次。
+    批次只由编号 i 决定（Batches 的约定），所以 workers 取几，得到的批次都一样；从要取的第 i 批起，
+    第 w 个子进程做第 i + w、i + w + workers、……批。
     """
 
     def __init__(self, batches, workers=0, device="cpu"):
