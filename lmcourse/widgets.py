@@ -460,6 +460,78 @@ def permutation_figure(tokens, order, position=None, num_predict=None):
     return fig
 
 
+def two_stream_figure(tokens, order, position, layers=2):
+    """双流自注意力的连线图（论文图 2 的样子），由 permutation_masks 的两张掩码画出。
+
+    左：内容流 h，第 m 层的每个位置看上一层里内容流掩码允许的位置（连自己）；右：查询流 g，位置 position 的
+    g 第 m 层用上一层的 g 作查询、从上一层的内容流 h 里取键和值，只取查询流掩码允许的位置（没有自己）。
+    g 的第 0 层是所有位置共用的向量 w（代码里的 mask_emb）。高亮的是 position 收到的连线。
+    """
+    import torch
+    from matplotlib.patches import FancyBboxPatch
+
+    from lmcourse import viz
+    from lmcourse.masking import permutation_masks
+
+    check_type("tokens", tokens, (list, tuple, str), "token 列表")
+    tokens = [str(t) for t in tokens]
+    T = len(tokens)
+    if not 1 <= T <= 8:
+        raise ValueError(f"参数 tokens 应有 1 到 8 个 token，收到 {T} 个")
+    if sorted(order) != list(range(T)):
+        raise ValueError(f"参数 order 应为 0..{T - 1} 的一个排列，收到 {list(order)}")
+    check_int("position", position, minimum=0, maximum=T - 1)
+    check_int("layers", layers, minimum=1, maximum=3)
+    query, _ = permutation_masks(T, torch.tensor(order))
+    seen_g = (1 - query).bool()                                             # (T, T) 查询流：行看得见列
+    seen_h = seen_g | torch.eye(T, dtype=torch.bool)                        # 内容流还看得见自己
+    plt = viz.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.9 * layers + 2.2))
+
+    def node(ax, x, y, text, color):
+        ax.add_patch(FancyBboxPatch((x - 0.32, y - 0.2), 0.64, 0.4, boxstyle="round,pad=0.02", fc=color, ec="0.3"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def edge(ax, x0, y0, x1, y1, on, dashed=False):
+        ax.annotate("", (x1, y1 - 0.21), (x0, y0 + 0.21), arrowprops=dict(
+            arrowstyle="->", color="C3" if on else "0.8", lw=1.8 if on else 0.8, linestyle="--" if dashed else "-"))
+
+    rank = {p: k + 1 for k, p in enumerate(order)}
+    for ax, stream in ((axes[0], "h"), (axes[1], "g")):
+        for m in range(layers + 1):
+            y = 1.6 * m
+            for i, t in enumerate(tokens):
+                if stream == "h" or m == 0:
+                    node(ax, i, y, f"$h^{{({m})}}$ {t}" if m else t, "#dbe9f6")
+                if stream == "g":
+                    gy = y + 0.55
+                    if m == 0:
+                        node(ax, i, gy, "$w$", "#fde0c5")
+                    elif i == position:
+                        node(ax, i, gy, f"$g^{{({m})}}$ {t}", "#fde0c5")
+                    elif m < layers:
+                        node(ax, i, y, f"$h^{{({m})}}$ {t}", "#eeeeee")          # 取键和值用的内容流（在左边算）
+            if m == 0:
+                continue
+            for i in range(T):
+                for j in range(T):
+                    if stream == "h" and seen_h[i, j]:
+                        edge(ax, j, 1.6 * (m - 1), i, y, on=i == position)
+                    if stream == "g" and i == position and seen_g[i, j]:
+                        edge(ax, j, 1.6 * (m - 1), i, y + 0.55, on=True)
+            if stream == "g":
+                edge(ax, position, 1.6 * (m - 1) + 0.55, position, y + 0.55, on=True, dashed=True)
+        ax.set_xlim(-0.6, T - 0.4)
+        ax.set_ylim(-0.5, 1.6 * layers + 1.0)
+        ax.axis("off")
+    axes[0].set_title(f"内容流 h：“{tokens[position]}”的 h 看得见自己和上文（红线）")
+    axes[1].set_title(f"查询流 g：“{tokens[position]}”的 g 看不见自己的字；虚线 = 查询来自上一层的 g")
+    arrow = " → ".join(f"{tokens[p]}" for p in order)
+    fig.suptitle(f"分解顺序：{arrow}；“{tokens[position]}”是第 {rank[position]} 步。实线箭头：键和值，都来自上一层的内容流")
+    fig.tight_layout()
+    return fig
+
+
 def permutation_explorer(tokens="我爱纽约", order=None, position=0):
     """排列掩码浏览器：用滑块逐个切换分解顺序（全部 T! 个）、选一个位置、设预测个数，看两个流各看得见什么。
 
