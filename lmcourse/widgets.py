@@ -465,7 +465,8 @@ def two_stream_figure(tokens, order, position, layers=2):
 
     左：内容流 h，第 m 层的每个位置看上一层里内容流掩码允许的位置（连自己）；右：查询流 g，位置 position 的
     g 第 m 层用上一层的 g 作查询、从上一层的内容流 h 里取键和值，只取查询流掩码允许的位置（没有自己）。
-    g 的第 0 层是所有位置共用的向量 w（代码里的 mask_emb）。高亮的是 position 收到的连线。
+    g 的第 0 层是所有位置共用的向量 w（代码里的 mask_emb），右边只画 position 的那一个；灰框是右边借来取键和值的内容流。
+    高亮的是 position 收到的连线。
     """
     import torch
     from matplotlib.patches import FancyBboxPatch
@@ -501,16 +502,13 @@ def two_stream_figure(tokens, order, position, layers=2):
         for m in range(layers + 1):
             y = 1.6 * m
             for i, t in enumerate(tokens):
-                if stream == "h" or m == 0:
-                    node(ax, i, y, f"$h^{{({m})}}$ {t}" if m else t, "#dbe9f6")
-                if stream == "g":
-                    gy = y + 0.55
-                    if m == 0:
-                        node(ax, i, gy, "$w$", "#fde0c5")
-                    elif i == position:
-                        node(ax, i, gy, f"$g^{{({m})}}$ {t}", "#fde0c5")
-                    elif m < layers:
-                        node(ax, i, y, f"$h^{{({m})}}$ {t}", "#eeeeee")          # 取键和值用的内容流（在左边算）
+                label = f"$h^{{({m})}}$ {t}" if m else t
+                if stream == "h":
+                    node(ax, i, y, label, "#dbe9f6")
+                elif i == position:                                         # 查询流只画这一个位置：w，再逐层的 g
+                    node(ax, i, y + 0.55, f"$g^{{({m})}}$ {t}" if m else "$w$", "#fde0c5")
+                elif m < layers:
+                    node(ax, i, y, label, "#eeeeee")                        # 取键和值用的内容流（在左边算出）
             if m == 0:
                 continue
             for i in range(T):

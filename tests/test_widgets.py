@@ -254,6 +254,8 @@ def test_permutation_figure_and_explorer_callback():
 
 def test_two_stream_figure_draws_the_masks_edges():
     """双流连线图：高亮的红色箭头正好是 position 在每层按两张掩码取键和值的位置，外加查询流每层一条虚线。"""
+    import collections
+
     import matplotlib.colors as mcolors
     import torch
 
@@ -261,10 +263,15 @@ def test_two_stream_figure_draws_the_masks_edges():
 
     order, position, layers = [2, 0, 3, 1], 3, 2
     fig = widgets.two_stream_figure("我爱纽约", order, position=position, layers=layers)
-    red = [a for ax in fig.axes for a in ax.texts if getattr(a, "arrow_patch", None) is not None
-           and mcolors.same_color(a.arrow_patch.get_edgecolor(), "C3")]
-    seen_g = (1 - permutation_masks(4, torch.tensor(order))[0]).bool()[position]
-    assert len(red) == layers * (int(seen_g.sum()) + 1 + int(seen_g.sum()) + 1)      # 内容流（连自己）+ 查询流 + 虚线
+    red = collections.Counter((k, round(a.xyann[0]), round(a.xy[0])) for k, ax in enumerate(fig.axes) for a in ax.texts
+                              if getattr(a, "arrow_patch", None) is not None
+                              and mcolors.same_color(a.arrow_patch.get_edgecolor(), "C3"))   # (哪一边, 起点列, 终点列)
+    seen_g = (1 - permutation_masks(4, torch.tensor(order))[0]).bool()[position].tolist()
+    want = collections.Counter()
+    for j in range(4):
+        want[(0, j, position)] += layers * (seen_g[j] or j == position)               # 内容流：上文和自己
+        want[(1, j, position)] += layers * (seen_g[j] or j == position)               # 查询流：上文，外加自己的虚线
+    assert red == want
     with pytest.raises(ValueError, match="order"):
         widgets.two_stream_figure("我爱", [0, 0], position=0)
     with pytest.raises(ValueError, match="position"):
