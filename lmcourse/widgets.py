@@ -463,10 +463,9 @@ def permutation_figure(tokens, order, position=None, num_predict=None):
 def two_stream_figure(tokens, order, position, layers=2):
     """双流自注意力的连线图（论文图 2 的样子），由 permutation_masks 的两张掩码画出。
 
-    左：内容流 h，第 m 层的每个位置看上一层里内容流掩码允许的位置（连自己）；右：查询流 g，位置 position 的
-    g 第 m 层用上一层的 g 作查询、从上一层的内容流 h 里取键和值，只取查询流掩码允许的位置（没有自己）。
-    g 的第 0 层是所有位置共用的向量 w（代码里的 mask_emb），右边只画 position 的那一个；灰框是右边借来取键和值的内容流。
-    高亮的是 position 收到的连线。
+    左：内容流 h，第 m 层的每个位置看上一层里内容流掩码允许的位置（连自己）；右：位置 position 的查询流 g，
+    画在最右边单独的一列：第 m 层用上一层的 g 作查询（虚线）、从上一层的内容流 h（灰框）里取键和值，只取查询流掩码允许的位置
+    （没有自己）。g 的第 0 层是所有位置共用的向量 w（代码里的 mask_emb）。高亮的是 position 收到的连线。
     """
     import torch
     from matplotlib.patches import FancyBboxPatch
@@ -487,40 +486,43 @@ def two_stream_figure(tokens, order, position, layers=2):
     seen_g = (1 - query).bool()                                             # (T, T) 查询流：行看得见列
     seen_h = seen_g | torch.eye(T, dtype=torch.bool)                        # 内容流还看得见自己
     plt = viz.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 1.9 * layers + 2.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 1.9 * layers + 2.2))
+    # 节点的位置：内容流 h 第 m 层第 i 个在 (i, 1.6m)；查询流 g 画在右边单独的一列 x = T，第 m 层在 1.6m - 0.6（两行之间），
+    # 第 0 层的 w 与第 0 层的 h 同一行。箭头由它连接的两个节点决定坐标，gid 记下这两个节点，测试据此核对。
+    where = {("h", m, i): (i, 1.6 * m) for m in range(layers + 1) for i in range(T)}
+    where.update({("g", m, position): (T, 1.6 * m - 0.6 if m else 0.0) for m in range(layers + 1)})
 
-    def node(ax, x, y, text, color):
-        ax.add_patch(FancyBboxPatch((x - 0.32, y - 0.2), 0.64, 0.4, boxstyle="round,pad=0.02", fc=color, ec="0.3"))
+    def node(ax, key, text, color):
+        x, y = where[key]
+        ax.add_patch(FancyBboxPatch((x - 0.32, y - 0.2), 0.64, 0.4, boxstyle="round,pad=0.02", fc=color, ec="0.3",
+                                    gid="node:%s:%d:%d" % key))
         ax.text(x, y, text, ha="center", va="center", fontsize=9)
 
-    def edge(ax, x0, y0, x1, y1, on, dashed=False):
-        ax.annotate("", (x1, y1 - 0.21), (x0, y0 + 0.21), arrowprops=dict(
+    def edge(ax, src, dst, on, dashed=False):
+        (x0, y0), (x1, y1) = where[src], where[dst]
+        ax.annotate("", (x1, y1 - 0.21), (x0, y0 + 0.21), gid="edge:%s:%d:%d->%s:%d:%d" % (src + dst), arrowprops=dict(
             arrowstyle="->", color="C3" if on else "0.8", lw=1.8 if on else 0.8, linestyle="--" if dashed else "-"))
 
     rank = {p: k + 1 for k, p in enumerate(order)}
     for ax, stream in ((axes[0], "h"), (axes[1], "g")):
-        for m in range(layers + 1):
-            y = 1.6 * m
+        for m in range(layers + (stream == "h")):                          # 右边只画查询流要借的 h（到倒数第二层）
             for i, t in enumerate(tokens):
-                label = f"$h^{{({m})}}$ {t}" if m else t
+                node(ax, ("h", m, i), f"$h^{{({m})}}$ {t}" if m else t, "#dbe9f6" if stream == "h" else "#eeeeee")
+        for m in range(1, layers + 1):
+            for j in range(T):
                 if stream == "h":
-                    node(ax, i, y, label, "#dbe9f6")
-                elif i == position:                                         # 查询流只画这一个位置：w，再逐层的 g
-                    node(ax, i, y + 0.55, f"$g^{{({m})}}$ {t}" if m else "$w$", "#fde0c5")
-                elif m < layers:
-                    node(ax, i, y, label, "#eeeeee")                        # 取键和值用的内容流（在左边算出）
-            if m == 0:
-                continue
-            for i in range(T):
-                for j in range(T):
-                    if stream == "h" and seen_h[i, j]:
-                        edge(ax, j, 1.6 * (m - 1), i, y, on=i == position)
-                    if stream == "g" and i == position and seen_g[i, j]:
-                        edge(ax, j, 1.6 * (m - 1), i, y + 0.55, on=True)
-            if stream == "g":
-                edge(ax, position, 1.6 * (m - 1) + 0.55, position, y + 0.55, on=True, dashed=True)
-        ax.set_xlim(-0.6, T - 0.4)
-        ax.set_ylim(-0.5, 1.6 * layers + 1.0)
+                    for i in range(T):
+                        if seen_h[i, j]:                                   # 内容流：上一层的 h 给键和值
+                            edge(ax, ("h", m - 1, j), ("h", m, i), on=i == position)
+                elif seen_g[position, j]:                                  # 查询流：键和值也来自上一层的 h
+                    edge(ax, ("h", m - 1, j), ("g", m, position), on=True)
+            if stream == "g":                                              # 查询来自上一层的 g（第 0 层是 w）
+                edge(ax, ("g", m - 1, position), ("g", m, position), on=True, dashed=True)
+        if stream == "g":
+            for m in range(layers + 1):
+                node(ax, ("g", m, position), f"$g^{{({m})}}$ {tokens[position]}" if m else "$w$", "#fde0c5")
+        ax.set_xlim(-0.6, T + (stream == "g") - 0.4)
+        ax.set_ylim(-0.5, 1.6 * layers + 0.5)
         ax.axis("off")
     axes[0].set_title(f"内容流 h：“{tokens[position]}”的 h 看得见自己和上文（红线）")
     axes[1].set_title(f"查询流 g：“{tokens[position]}”的 g 看不见自己的字；虚线 = 查询来自上一层的 g")

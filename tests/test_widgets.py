@@ -253,25 +253,41 @@ def test_permutation_figure_and_explorer_callback():
 
 
 def test_two_stream_figure_draws_the_masks_edges():
-    """双流连线图：高亮的红色箭头正好是 position 在每层按两张掩码取键和值的位置，外加查询流每层一条虚线。"""
-    import collections
-
-    import matplotlib.colors as mcolors
+    """双流连线图：红色箭头正好是 position 每层按两张掩码取键和值的边（起点在上一层），查询流另有一条来自上一层 g 的虚线；
+    每支箭头的两端就在它连接的两个方框上，中途不穿过别的方框（不会看起来像从别的方框出发）。"""
     import torch
 
     from lmcourse.masking import permutation_masks
 
     order, position, layers = [2, 0, 3, 1], 3, 2
     fig = widgets.two_stream_figure("我爱纽约", order, position=position, layers=layers)
-    red = collections.Counter((k, round(a.xyann[0]), round(a.xy[0])) for k, ax in enumerate(fig.axes) for a in ax.texts
-                              if getattr(a, "arrow_patch", None) is not None
-                              and mcolors.same_color(a.arrow_patch.get_edgecolor(), "C3"))   # (哪一边, 起点列, 终点列)
     seen_g = (1 - permutation_masks(4, torch.tensor(order))[0]).bool()[position].tolist()
-    want = collections.Counter()
-    for j in range(4):
-        want[(0, j, position)] += layers * (seen_g[j] or j == position)               # 内容流：上文和自己
-        want[(1, j, position)] += layers * (seen_g[j] or j == position)               # 查询流：上文，外加自己的虚线
-    assert red == want
+    want = [set(), set()]
+    for m in range(1, layers + 1):
+        for j in range(4):
+            if seen_g[j] or j == position:
+                want[0].add((f"h:{m - 1}:{j}", f"h:{m}:{position}", "-"))
+            if seen_g[j]:
+                want[1].add((f"h:{m - 1}:{j}", f"g:{m}:{position}", "-"))
+        want[1].add((f"g:{m - 1}:{position}", f"g:{m}:{position}", "--"))
+    for k, ax in enumerate(fig.axes):
+        boxes = {p.get_gid()[5:]: (p.get_x(), p.get_y(), p.get_x() + p.get_width(), p.get_y() + p.get_height())
+                 for p in ax.patches if (p.get_gid() or "").startswith("node:")}
+        red = [a for a in ax.texts if (a.get_gid() or "").startswith("edge:") and a.arrow_patch.get_edgecolor()[0] > 0.7
+               and a.arrow_patch.get_edgecolor()[1] < 0.3]
+        drawn = set()
+        for a in red:
+            src, dst = a.get_gid()[5:].split("->")
+            drawn.add((src, dst, a.arrow_patch.get_linestyle()))
+            (x0, y0), (x1, y1) = a.xyann, a.xy
+            for name, (x, y) in ((src, (x0, y0 - 0.21)), (dst, (x1, y1 + 0.21))):   # 两端在所连方框的中心上方 / 下方
+                bx0, by0, bx1, by1 = boxes[name]
+                assert abs(x - (bx0 + bx1) / 2) < 1e-9 and abs(y - (by0 + by1) / 2) < 1e-9, (name, a.get_gid())
+            for t in [i / 50 for i in range(1, 50)]:                                   # 中途不穿过别的方框
+                x, y = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+                inside = [n for n, (bx0, by0, bx1, by1) in boxes.items() if bx0 <= x <= bx1 and by0 <= y <= by1]
+                assert set(inside) <= {src, dst}, (a.get_gid(), inside)
+        assert drawn == want[k], k
     with pytest.raises(ValueError, match="order"):
         widgets.two_stream_figure("我爱", [0, 0], position=0)
     with pytest.raises(ValueError, match="position"):
