@@ -5,7 +5,7 @@
 from lmcourse._check import check_int
 
 __version__ = "0.1.0"
-__all__ = ["set_seed", "num_threads", "get_device", "device_of", "__version__"]
+__all__ = ["set_seed", "num_threads", "get_device", "device_of", "to_device", "__version__"]
 
 
 def set_seed(seed=0):
@@ -45,6 +45,14 @@ class num_threads:
 def device_of(model):
     """模型参数所在的设备：函数新建的张量都放到这里（CPU 上建好的批次也搬过来）。"""
     return next(model.parameters()).device
+
+
+def to_device(batch, device):
+    """把一批（张量字典）搬到 device；在 CUDA 上从锁页内存异步拷贝。"""
+    import torch
+
+    cuda = torch.device(device).type == "cuda"
+    return {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda) for k, v in batch.items()}
 
 
 def get_device():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lmcourse import ckpt, device_of
+from lmcourse import ckpt, device_of, to_device
 from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.bert import POOLINGS, BertConfig, BertForSequenceClassification, collate, encode_pair
 from lmcourse.models.elmo import encode_texts
@@ -54,12 +54,6 @@ def make_batch(examples, index, pad_id):
     else:
         batch["labels"] = torch.tensor([examples[i]["label"] for i in index])
     return batch
-
-
-def to_device(batch, device):
-    """把一批（张量字典）搬到 device；在 CUDA 上从锁页内存异步拷贝。"""
-    cuda = torch.device(device).type == "cuda"
-    return {k: (v.pin_memory() if cuda else v).to(device, non_blocking=cuda) for k, v in batch.items()}
 
 
 def augment_text(text, generator=None, p_delete=0.1):

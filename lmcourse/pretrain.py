@@ -24,7 +24,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from lmcourse import data, num_threads, objectives, set_seed
+from lmcourse import data, get_device, num_threads, objectives, set_seed
 from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.ckpt import vocab_hash
 from lmcourse.metrics import perplexity
@@ -274,7 +274,7 @@ def check_args(args, world=1):
         old = json.loads(config.read_text(encoding="utf-8"))
         for key in FIXED_ON_RESUME:                         # 换了其中任何一个，训练的就不再是同一个问题
             mine = {"objective": args.objective or MODELS[args.model].objective,
-                    "precision": precision_for(args.precision, _device())[0]}.get(key, getattr(args, key))
+                    "precision": precision_for(args.precision, get_device())[0]}.get(key, getattr(args, key))
             theirs = old["args"].get(key, mine if key == "precision" else None)   # 有 --precision 之前的训练没记它
             if theirs != mine:
                 raise ValueError(f"参数 resume：目录 {out} 是 {key}={theirs!r} 的训练，"
@@ -304,17 +304,13 @@ def load_init(model, source, tokenizer):
     model.load_state_dict(state)
 
 
-def _device():
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def setup_distributed():
     """torchrun 下初始化进程组（GPU 用 NCCL，CPU 用 gloo），返回 (rank, world, device)。"""
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return 0, 1, _device()
+        return 0, 1, get_device()
     cuda = torch.cuda.is_available()
     dist.init_process_group("nccl" if cuda else "gloo")
     local = int(os.environ.get("LOCAL_RANK", "0"))

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lmcourse import device_of
 from lmcourse._check import check_choice, check_int, check_number
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -190,7 +191,7 @@ def fit(model, get_batch, loss_fn, steps, lr=1e-3, optimizer=None, scheduler=Non
         return history
     elapsed = history.last.get("seconds", 0.0)
     # 进程间求和的数放在参数所在的设备上：NCCL（GPU）只归约 GPU 上的张量，gloo（CPU）两样都行
-    where = next(model.parameters()).device
+    where = device_of(model)
 
     def all_sum(x):                                              # 所有进程的和（单进程时原样返回）
         x = torch.as_tensor(x, dtype=torch.float32, device=where)

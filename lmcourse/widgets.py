@@ -411,39 +411,47 @@ def _orders(n):
     return list(itertools.permutations(range(n)))
 
 
+def _stream_masks(tokens, order, num_predict=None, max_tokens=12):
+    """两张图共用：核对 tokens、order，由 permutation_masks 得到 (tokens, 内容流看得见, 查询流看得见)，各为 (T, T) 的布尔张量。"""
+    import torch
+
+    from lmcourse.masking import permutation_masks
+
+    check_type("tokens", tokens, (list, tuple, str), "token 列表")
+    tokens = [str(t) for t in tokens]
+    T = len(tokens)
+    if not 1 <= T <= max_tokens:
+        raise ValueError(f"参数 tokens 应有 1 到 {max_tokens} 个 token，收到 {T} 个")
+    check_type("order", order, (list, tuple), "位置的列表")
+    if sorted(order) != list(range(T)):
+        raise ValueError(f"参数 order 应为 0..{T - 1} 的一个排列，收到 {list(order)}")
+    P = T if num_predict is None else check_int("num_predict", num_predict, minimum=1, maximum=T)
+    query, _ = permutation_masks(T, torch.tensor(order), P)
+    seen_g = (1 - query).bool()                                          # 查询流：行看得见列
+    return tokens, seen_g | torch.eye(T, dtype=torch.bool), seen_g      # 内容流还看得见自己
+
+
 def permutation_figure(tokens, order, position=None, num_predict=None):
     """画分解顺序 order 给出的两张掩码：左为内容流、右为查询流，深色 = 行（查询）看得见列（键）的内容。
 
     tokens：每个位置的 token（位置不动，只有预测的先后被打乱）；position：高亮这一行；
     num_predict：只预测顺序里的最后几个（部分预测），其余行标“上文”。
     """
-    import torch
     from matplotlib.patches import Rectangle
 
     from lmcourse import viz
-    from lmcourse.masking import permutation_masks
 
-    check_type("tokens", tokens, (list, tuple, str), "token 列表")
-    tokens = [str(t) for t in tokens]
+    tokens, seen_h, seen_g = _stream_masks(tokens, order, num_predict, max_tokens=12)
     T = len(tokens)
-    if not 1 <= T <= 12:
-        raise ValueError(f"参数 tokens 应有 1 到 12 个 token，收到 {T} 个")
-    check_type("order", order, (list, tuple), "位置的列表")
-    if sorted(order) != list(range(T)):
-        raise ValueError(f"参数 order 应为 0..{T - 1} 的一个排列，收到 {list(order)}")
-    P = T if num_predict is None else check_int("num_predict", num_predict, minimum=1, maximum=T)
+    P = T if num_predict is None else num_predict
     if position is not None:
         check_int("position", position, minimum=0, maximum=T - 1)
-    query, _ = permutation_masks(T, torch.tensor(order), P)
-    seen_g = 1 - query                                                   # 查询流：1 = 看得见
-    seen_h = seen_g.clone()
-    seen_h.fill_diagonal_(1)                                             # 内容流还看得见自己
     rank = {p: k for k, p in enumerate(order)}
     rows = [f"{t}（第 {rank[i] + 1} 步）" if rank[i] >= T - P else f"{t}（上文）" for i, t in enumerate(tokens)]
     plt = viz.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))
     for ax, m, name in ((axes[0], seen_h, "内容流 h：还看得见自己"), (axes[1], seen_g, "查询流 g：看不见自己的内容")):
-        ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=1.25)
+        ax.imshow(m.float().numpy(), cmap="Blues", vmin=0, vmax=1.25)
         ax.set_xticks(range(T), tokens)
         ax.set_yticks(range(T), rows)
         ax.set(xlabel="键（被看的位置）", title=name)
@@ -467,24 +475,14 @@ def two_stream_figure(tokens, order, position, layers=2):
     画在最右边单独的一列：第 m 层用上一层的 g 作查询（虚线）、从上一层的内容流 h（灰框）里取键和值，只取查询流掩码允许的位置
     （没有自己）。g 的第 0 层是所有位置共用的向量 w（代码里的 mask_emb）。高亮的是 position 收到的连线。
     """
-    import torch
     from matplotlib.patches import FancyBboxPatch
 
     from lmcourse import viz
-    from lmcourse.masking import permutation_masks
 
-    check_type("tokens", tokens, (list, tuple, str), "token 列表")
-    tokens = [str(t) for t in tokens]
+    tokens, seen_h, seen_g = _stream_masks(tokens, order, max_tokens=8)
     T = len(tokens)
-    if not 1 <= T <= 8:
-        raise ValueError(f"参数 tokens 应有 1 到 8 个 token，收到 {T} 个")
-    if sorted(order) != list(range(T)):
-        raise ValueError(f"参数 order 应为 0..{T - 1} 的一个排列，收到 {list(order)}")
     check_int("position", position, minimum=0, maximum=T - 1)
     check_int("layers", layers, minimum=1, maximum=3)
-    query, _ = permutation_masks(T, torch.tensor(order))
-    seen_g = (1 - query).bool()                                             # (T, T) 查询流：行看得见列
-    seen_h = seen_g | torch.eye(T, dtype=torch.bool)                        # 内容流还看得见自己
     plt = viz.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11.5, 1.9 * layers + 2.2))
     # 节点的位置：内容流 h 第 m 层第 i 个在 (i, 1.6m)；查询流 g 画在右边单独的一列 x = T，第 m 层在 1.6m - 0.6（两行之间），

@@ -397,7 +397,7 @@ def _imports():
                 continue
             for t in targets:
                 if t.split(".")[0] in ("lmcourse", "recipes"):
-                    if t.count(".") == 1 and t.split(".")[1] in ("set_seed", "num_threads", "get_device", "device_of"):
+                    if t.count(".") == 1 and t.split(".")[1] in ("set_seed", "num_threads", "get_device", "device_of", "to_device"):
                         t = "lmcourse"
                     edges.add((module, t))
     return edges

@@ -10,7 +10,6 @@
 """
 import argparse
 import json
-import time
 
 import torch
 import torch.nn.functional as F
@@ -20,17 +19,12 @@ from transformers import BertConfig as HFBertConfig
 from transformers import BertForMaskedLM, GPT2Config, GPT2LMHeadModel
 
 from lmcourse import data, objectives, pretrain
+from lmcourse.timing import best_time
 
 
 def best(fn, seconds):
-    """fn 反复跑 seconds 秒，取最快的一次（秒）。"""
-    fn()
-    times, t_end = [], time.perf_counter() + seconds
-    while time.perf_counter() < t_end or len(times) < 3:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    """fn 跑一次的最短用时（秒）：全书唯一的计时办法 timing.best_time，用当前的线程数。"""
+    return best_time(fn, min_run_time=seconds)
 
 
 def matmul_peak(seconds):

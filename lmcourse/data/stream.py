@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from lmcourse import data
+from lmcourse import data, to_device
 from lmcourse._check import check_int
 from lmcourse.text import normalize_numbers
 
@@ -150,8 +150,7 @@ class Prefetch:
                     pin_memory=self.device.type == "cuda", persistent_workers=False))
             batch = next(self.it)
             self.next_i = i + 1
-        cuda = self.device.type == "cuda"
-        return {k: v.to(self.device, non_blocking=cuda) for k, v in batch.items()}
+        return to_device(batch, self.device)
 
 
 class _FromIndex(torch.utils.data.IterableDataset):

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse import ckpt
+from lmcourse import ckpt, device_of
 from lmcourse._check import Config, check_cutoffs, check_int, check_number, check_type
 from lmcourse.metrics import perplexity
 from lmcourse.text import pad_batch
@@ -140,7 +140,7 @@ def encode_texts(model, tokenizer, texts, batch_size=64):
             idx = order[k:k + batch_size]
             ids = [[tokenizer.sep_id] + tokenizer.encode(texts[i]) + [tokenizer.sep_id] for i in idx]
             x, lengths = pad_batch(ids, tokenizer.pad_id)                    # (B, T), (B,)
-            device = next(model.parameters()).device
+            device = device_of(model)
             reps = model.layers(x.to(device), lengths.to(device))       # (L+1, B, T, 2d)
             for b, (i, n) in enumerate(zip(idx, lengths.tolist())):
                 out[i] = reps[:, b, 1:n - 1].clone()                    # 去掉两端的 [SEP]；clone 以免拖住整批

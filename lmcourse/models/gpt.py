@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse import ckpt
+from lmcourse import ckpt, device_of
 from lmcourse._check import Config, check_choice, check_int, check_number, check_type
 from lmcourse.models.bert import init_weights
 
@@ -283,7 +283,7 @@ def perplexity(model, stream, context=256, stride=128, batch_size=16):
     if stride > context:
         raise ValueError(f"参数 stride={stride} 不应大于 context={context}")
     stream = torch.as_tensor(stream)
-    device = next(model.parameters()).device
+    device = device_of(model)
     was = model.training
     model.eval()
     starts = list(range(0, max(len(stream) - context - 1, 0) + 1, stride))

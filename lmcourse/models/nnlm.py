@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse import ckpt
+from lmcourse import ckpt, device_of
 from lmcourse._check import Config, check_int, check_number, check_type
 
 
@@ -83,7 +83,7 @@ def lm_eval_batches(stream, context, batch_size=4096):
 def sample(model, context_ids, length, generator=None, temperature=1.0):
     """从 NNLM 逐字抽样 length 个 id。"""
     model.eval()
-    ids, device = list(context_ids), next(model.parameters()).device
+    ids, device = list(context_ids), device_of(model)
     n = model.config.context
     for _ in range(check_int("length", length, minimum=0)):
         ctx = torch.tensor([([ids[0]] * n + ids)[-n:]], device=device)

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lmcourse import ckpt, metrics
+from lmcourse import ckpt, device_of, metrics
 from lmcourse._check import Config, check_choice, check_cutoffs, check_int, check_number, check_type
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -104,7 +104,7 @@ def perplexity(model, stream, batch_size=16, seq_len=256):
     第一个 token 和末尾凑不满一列的几个（合起来不超过 batch_size 个），影响可忽略。
     """
     model.eval()
-    total, count, state, device = 0.0, 0, None, next(model.parameters()).device
+    total, count, state, device = 0.0, 0, None, device_of(model)
     for x, y in stream_batches(stream, batch_size, seq_len):
         loss, state = model.nll(x.to(device), y.to(device), state)
         total += loss.item() * y.numel()
@@ -117,7 +117,7 @@ def sample(model, prefix_ids, length, generator=None, temperature=1.0):
     """从模型逐字抽样 length 个 id（prefix_ids 先读进去作为上文）。"""
     model.eval()
     check_int("length", length, minimum=0)
-    device = next(model.parameters()).device
+    device = device_of(model)
     logp, state = model.log_probs(torch.tensor([list(prefix_ids)], device=device))
     out = []
     for _ in range(length):
